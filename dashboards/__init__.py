@@ -1,0 +1,1 @@
+"""RiskPulse's Streamlit dashboard."""

@@ -1,0 +1,1 @@
+"""RiskPulse models: data loaders, training, evaluation, registry, inference, retraining."""

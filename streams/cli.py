@@ -1,0 +1,27 @@
+"""The one `riskpulse` entry point; each area contributes its sub-commands."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="RiskPulse: streaming sentiment monitor for risk teams.")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register() -> None:
+    """Sub-commands live beside the code they drive."""
+    # (each area adds its line here)
+
+
+def main() -> None:
+    _register()
+    app()

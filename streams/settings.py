@@ -1,0 +1,89 @@
+"""All of RiskPulse's settings, in one place.
+
+Every setting can be set from the environment with the ``RISKPULSE_`` prefix
+(``RISKPULSE_KAFKA_BOOTSTRAP``, ``RISKPULSE_STORE`` …) or from a ``.env`` file.
+No other module reads ``os.environ``: they take a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RISKPULSE_", env_file=".env", extra="ignore", frozen=True)
+
+    # --- where state lives -------------------------------------------------
+    home: Path = Field(Path(".riskpulse"), description="Root for broker/ClickHouse data, chDB, models (RISKPULSE_HOME).")
+    shared_data: Path = Field(Path("../shared/data"), description="Labeled datasets (RISKPULSE_SHARED_DATA).")
+
+    # --- Kafka ---------------------------------------------------------------
+    kafka_port: int = Field(9092, description="Broker listener port on 127.0.0.1 (RISKPULSE_KAFKA_PORT).")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port (RISKPULSE_KAFKA_CONTROLLER_PORT).")
+    kafka_bootstrap: str | None = Field(None, description="Bootstrap servers; default 127.0.0.1:<kafka_port>.")
+    kafka_heap: str = Field("512m", description="Broker JVM heap (RISKPULSE_KAFKA_HEAP).")
+    topic_raw: str = "riskpulse.raw"
+    topic_scored: str = "riskpulse.scored"
+    topic_dead_letter: str = "riskpulse.dead-letter"
+    topic_alerts: str = "riskpulse.alerts"
+    topic_control: str = "riskpulse.control"
+    raw_partitions: int = Field(6, ge=1)
+    consumer_group: str = Field("riskpulse-worker", description="faust app id = consumer group.")
+
+    # --- ClickHouse ------------------------------------------------------------
+    store: Literal["chdb", "server"] = Field("chdb", description="chdb (embedded, zero-setup) or server.")
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = Field(9000, description="Native protocol port (RISKPULSE_CLICKHOUSE_PORT).")
+    clickhouse_http_port: int = 8123
+    clickhouse_database: str = "riskpulse"
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    chdb_path: Path | None = Field(None, description="chDB directory; default <home>/chdb.")
+
+    # --- models ------------------------------------------------------------------
+    registry_dir: Path | None = Field(None, description="Model registry root; default <home>/models.")
+    device: str | None = Field(None, description="cpu, cuda, cuda:1 …; default: CUDA when present.")
+    max_length: int = Field(128, ge=8, description="Tokens per text; longer texts are truncated and counted.")
+    inference_batch_size: int = Field(64, ge=1)
+
+    # --- worker ------------------------------------------------------------------
+    batch_max_size: int = Field(256, ge=1, description="Messages classified and stored together.")
+    batch_max_wait_s: float = Field(0.5, gt=0, description="Longest a message waits for its batch to fill.")
+    web_port: int = Field(6066, description="faust worker web port (each worker in a group needs its own).")
+
+    # --- alerts --------------------------------------------------------------------
+    rules_file: Path | None = Field(None, description="Alert rules (YAML); default deploy/alert-rules.yaml.")
+    webhook_secret: SecretStr = SecretStr("whsec_ZGV2LXNlY3JldC1jaGFuZ2UtbWU=")
+
+    # --- dashboard -------------------------------------------------------------------
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    dashboard_users: str = Field("", description="user:pbkdf2-hash pairs, comma separated; required off loopback.")
+
+    # --- retraining --------------------------------------------------------------------
+    retrain_cron: str = Field("0 3 * * *", description="When the scheduler retrains (crontab syntax).")
+    retrain_min_labels: int = 50
+    promote_tolerance: float = 0.005
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def chdb_dir(self) -> Path:
+        return self.chdb_path or self.home / "chdb"
+
+    @property
+    def registry_root(self) -> Path:
+        return self.registry_dir or self.home / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     dashboard_users: str = Field("", description="user:pbkdf2-hash pairs, comma separated; required off loopback.")
+    dashboard_require_login: bool = Field(False, description="Ask for a login even on loopback (RISKPULSE_DASHBOARD_REQUIRE_LOGIN).")
+    dashboard_refresh_s: int = Field(30, ge=5, description="Overview auto-refresh period (RISKPULSE_DASHBOARD_REFRESH_S).")
 
     # --- retraining --------------------------------------------------------------------
     retrain_cron: str = Field("0 3 * * *", description="When the scheduler retrains (crontab syntax).")

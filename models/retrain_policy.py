@@ -1,0 +1,150 @@
+"""What a retraining run learns from, and when its challenger may replace the champion.
+
+Pure rules, no I/O, so they read in one place and test in milliseconds:
+
+* **Analyst labels win.** An analyst label replaces the original training label of the
+  same text for the same task (texts compared after collapsing whitespace and case).
+* **Conflicts: majority of analysts, then the latest.** For one message and task, each
+  analyst's most recent label is one vote (changing your mind is not voting twice); the
+  label with most votes wins and a tie goes to the label given most recently.
+* **Held back, never trained on.** A stable hash of the message id puts a fixed share of
+  labeled messages into the evaluation set, the same messages in every run. Texts of
+  held-back messages are removed from the training data whatever their source, so a
+  duplicate under another id cannot leak them.
+* **Promotion.** The challenger replaces the champion only if it is not worse on either
+  task's macro-F1 by more than the tolerance and strictly better on at least one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+TASKS = ("topic", "sentiment")
+Pair = tuple[str, str]  # (text, label)
+
+
+@dataclass(frozen=True)
+class AnalystLabel:
+    """One row of the `labels` table: an analyst's verdict on one message for one task."""
+
+    message_id: str
+    task: str
+    label: str
+    text: str
+    labeled_by: str
+    labeled_at: datetime
+
+
+@dataclass(frozen=True)
+class ResolvedLabel:
+    """The label a message carries for a task once analysts' votes are counted."""
+
+    message_id: str
+    task: str
+    label: str
+    text: str
+    votes: int
+    voters: int
+    labeled_at: datetime
+
+    @property
+    def contested(self) -> bool:
+        return self.votes < self.voters
+
+
+def normalize_text(text: str) -> str:
+    """The form in which two texts count as the same message."""
+    return " ".join(text.split()).casefold()
+
+
+def resolve(labels: Iterable[AnalystLabel]) -> list[ResolvedLabel]:
+    """One label per (message, task): majority of analysts' latest labels, ties to the latest."""
+    latest: dict[tuple[str, str], dict[str, AnalystLabel]] = defaultdict(dict)
+    for row in labels:
+        mine = latest[(row.message_id, row.task)]
+        seen = mine.get(row.labeled_by)
+        if seen is None or (row.labeled_at, row.label) > (seen.labeled_at, seen.label):
+            mine[row.labeled_by] = row
+    resolved = []
+    for (message_id, task), by_analyst in sorted(latest.items()):
+        rows = list(by_analyst.values())
+        votes = Counter(r.label for r in rows)
+        last_at = {label: max(r.labeled_at for r in rows if r.label == label) for label in votes}
+        winner = max(votes, key=lambda label: (votes[label], last_at[label], label))
+        text = max((r for r in rows if r.label == winner), key=lambda r: r.labeled_at).text
+        resolved.append(
+            ResolvedLabel(message_id, task, winner, text, votes[winner], len(rows), last_at[winner])
+        )
+    return resolved
+
+
+def is_held_back(message_id: str, share: float) -> bool:
+    """Whether a labeled message belongs to the evaluation slice; stable across runs and hosts."""
+    digest = hashlib.sha256(message_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def split_held_back(
+    resolved: Sequence[ResolvedLabel], share: float
+) -> tuple[list[ResolvedLabel], list[ResolvedLabel]]:
+    """(train, held_back); a train label whose text is also held back is dropped, not trained."""
+    held = [r for r in resolved if is_held_back(r.message_id, share)]
+    held_texts = {normalize_text(r.text) for r in held}
+    train = [
+        r for r in resolved if not is_held_back(r.message_id, share) and normalize_text(r.text) not in held_texts
+    ]
+    return train, held
+
+
+def merge(
+    base: Mapping[str, Sequence[Pair]],
+    train: Sequence[ResolvedLabel],
+    held_back: Sequence[ResolvedLabel] = (),
+) -> dict[str, list[Pair]]:
+    """Per task, the base (text, label) pairs with analyst labels overriding and held-back texts removed."""
+    held_texts = {normalize_text(r.text) for r in held_back}
+    merged: dict[str, list[Pair]] = {}
+    for task in sorted(set(base) | {r.task for r in train}):
+        labeled = {normalize_text(r.text): r for r in train if r.task == task}
+        kept = [
+            (text, label)
+            for text, label in base.get(task, ())
+            if normalize_text(text) not in labeled and normalize_text(text) not in held_texts
+        ]
+        merged[task] = kept + [(r.text, r.label) for r in labeled.values()]
+    return merged
+
+
+def drop_unknown(
+    resolved: Sequence[ResolvedLabel], known: Mapping[str, Sequence[str]]
+) -> tuple[list[ResolvedLabel], list[ResolvedLabel]]:
+    """(usable, unknown): labels for a task or class the model does not have cannot be trained."""
+    usable, unknown = [], []
+    for r in resolved:
+        (usable if r.label in known.get(r.task, ()) else unknown).append(r)
+    return usable, unknown
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def decide(champion: Mapping[str, float], challenger: Mapping[str, float], tolerance: float) -> Decision:
+    """The promotion rule, on each task's macro-F1 over the same evaluation set."""
+    missing = [t for t in TASKS if t not in champion or t not in challenger]
+    if missing:
+        return Decision(False, f"no macro-F1 for {', '.join(missing)}: cannot compare, champion stays")
+    deltas = {t: challenger[t] - champion[t] for t in TASKS}
+    shown = ", ".join(f"{t} {champion[t]:.4f}->{challenger[t]:.4f} ({deltas[t]:+.4f})" for t in TASKS)
+    worse = [t for t in TASKS if deltas[t] < -tolerance]
+    if worse:
+        return Decision(False, f"challenger worse on {', '.join(worse)} by more than {tolerance}: {shown}")
+    if not any(deltas[t] > 0 for t in TASKS):
+        return Decision(False, f"challenger better on neither task: {shown}")
+    return Decision(True, f"challenger better on {', '.join(t for t in TASKS if deltas[t] > 0)}: {shown}")

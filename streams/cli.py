@@ -20,6 +20,9 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 def _register() -> None:
     """Sub-commands live beside the code they drive."""
     # (each area adds its line here)
+    from streams.worker_cli import register as register_streaming
+
+    register_streaming(app)
 
 
 def main() -> None:

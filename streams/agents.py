@@ -1,0 +1,106 @@
+"""The scoring agent: raw topic → batches → classify → store → emit → ack.
+
+Offsets are acked only after :func:`streams.batching.process_batch` returned (the
+batch is durable in the store) and the scored/dead-letter records were delivered.
+The batch is gathered with ``noack_take`` (plain ``take``/``take_events`` ack in a
+``finally``, i.e. even when processing raised); faust commits only the contiguous
+run of acked offsets, so a crash or a failed batch is redelivered, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from streams.batching import BatchResult, BatchWriter, Classifier, RawRecord, process_batch
+from streams.settings import Settings
+
+log = logging.getLogger("riskpulse.worker")
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+
+
+def raw_record(event: Any) -> RawRecord:
+    """A faust event as the plain record the batching functions take."""
+    msg = event.message
+    return RawRecord(value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset)
+
+
+def describe(records: Sequence[RawRecord]) -> str:
+    """``topic[partition]@first-last`` for each partition in the batch, for logs."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for r in records:
+        spans.setdefault((r.topic, r.partition), []).append(r.offset)
+    return " ".join(f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(spans.items()))
+
+
+async def process_until_stored(
+    records: Sequence[RawRecord],
+    engine: Classifier,
+    store: BatchWriter,
+    executor: ThreadPoolExecutor,
+    should_stop=lambda: False,
+) -> BatchResult | None:
+    """Run :func:`process_batch` off the event loop, retrying with backoff while the
+    store fails: the partition waits rather than skipping data. None if stopping."""
+    loop = asyncio.get_running_loop()
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            return await loop.run_in_executor(executor, process_batch, records, engine, store)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not durable yet"
+            log.error(
+                "batch %s (model %s) not stored, retrying in %.1f s: %r",
+                describe(records), engine.version, delay, exc,
+            )
+            if should_stop():
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """The agent and the topics it sends to (tests patch their ``send``)."""
+
+    agent: Any
+    scored_topic: Any
+    dead_topic: Any
+
+
+def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWriter, executor: ThreadPoolExecutor) -> Scorer:
+    """Attach the scoring agent to ``app``."""
+    raw = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw", partitions=settings.raw_partitions)
+    scored_topic = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="raw")
+    dead_topic = app.topic(settings.topic_dead_letter, key_serializer="raw", value_serializer="raw")
+
+    async def emit(result: BatchResult) -> None:
+        futures = [await scored_topic.send(key=m.key, value=m.model_dump_json().encode(), force=True) for m in result.scored]
+        futures += [
+            await dead_topic.send(key=f"{d.topic}/{d.partition}".encode(), value=d.model_dump_json().encode(), force=True)
+            for d in result.dead
+        ]
+        await asyncio.gather(*futures)
+
+    @app.agent(raw, name="riskpulse.score")
+    async def score(stream):
+        async for events in stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s):
+            records = [raw_record(e) for e in events]
+            result = await process_until_stored(records, engine, store, executor, lambda: stream.should_stop)
+            if result is None:
+                log.warning("stopping: batch %s left unacked for redelivery", describe(records))
+                return
+            await emit(result)
+            for event in events:
+                await stream.ack(event)
+            log.info(
+                "stored %s: %d scored, %d dead letters, model %s",
+                describe(records), len(result.scored), len(result.dead), engine.version,
+            )
+
+    return Scorer(score, scored_topic, dead_topic)

@@ -1,0 +1,92 @@
+"""RiskPulse's Kafka topics: their names come from settings, created once with the admin client.
+
+Creating them up front (rather than relying on broker auto-creation) fixes the raw
+topic's partition count, which is what lets several workers in one group share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+
+from streams import RiskPulseError
+from streams.settings import Settings
+
+log = logging.getLogger("riskpulse.topics")
+
+
+class BrokerUnavailable(RiskPulseError):
+    """The Kafka broker did not answer."""
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Topic name → partition count. Scored output mirrors the raw partitioning."""
+    return {
+        settings.topic_raw: settings.raw_partitions,
+        settings.topic_scored: settings.raw_partitions,
+        settings.topic_dead_letter: 1,
+        settings.topic_alerts: 1,
+        settings.topic_control: 1,
+    }
+
+
+def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
+    """An admin client, retrying until the broker answers or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="riskpulse-admin")
+        except (NoBrokersAvailable, KafkaError) as exc:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(
+                    f"no Kafka broker at {settings.bootstrap_servers} ({exc}); start it with `riskpulse stack up`"
+                ) from exc
+            time.sleep(0.5)
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create whichever of RiskPulse's topics are missing; returns the names created."""
+    wanted = topic_partitions(settings)
+    admin = admin_client(settings)
+    try:
+        missing = {name: n for name, n in wanted.items() if name not in set(admin.list_topics())}
+        if not missing:
+            return []
+        spec = {name: {"num_partitions": n, "replication_factor": 1} for name, n in missing.items()}
+        try:
+            admin.create_topics(spec, wait_for_metadata=True)
+        except TopicAlreadyExistsError:
+            log.info("topics %s were created concurrently", sorted(missing))
+        log.info("created topics %s on %s", sorted(missing), settings.bootstrap_servers)
+        return sorted(missing)
+    finally:
+        admin.close()
+
+
+def group_lag(settings: Settings, topic: str | None = None, group: str | None = None) -> dict[int, int]:
+    """Partition → messages not yet committed by the consumer group (end offset − committed).
+
+    Because the worker commits only after a batch is stored, zero lag on every
+    partition means every record produced so far is in the store.
+    """
+    topic = topic or settings.topic_raw
+    group = group or settings.consumer_group
+    admin = admin_client(settings)
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(partitions)
+        lag = {}
+        for tp in partitions:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp.partition] = ends[tp] - done
+        return lag
+    finally:
+        consumer.close()
+        admin.close()

@@ -1,0 +1,74 @@
+"""CLI commands of the streaming core: `worker`, `produce`, `feeds`, `topics`.
+
+Heavy imports (faust, torch, kafka) happen inside the commands so the rest of the
+CLI stays quick to start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from streams.settings import get_settings
+
+
+def worker(
+    web_port: int = typer.Option(None, help="faust web port (default RISKPULSE_WEB_PORT); unique per worker."),
+) -> None:
+    """Consume the raw topic: validate, classify in batches, store, emit scored records."""
+    from streams.app import run_worker
+
+    settings = get_settings()
+    if web_port is not None:
+        settings = settings.model_copy(update={"web_port": web_port})
+    run_worker(settings)
+
+
+def produce(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .csv (header line) or .jsonl file."),
+    rate: float = typer.Option(None, help="Messages per second (default: as fast as possible)."),
+    topic: str = typer.Option(None, help="Target topic (default: the raw topic)."),
+    source: str = typer.Option("news", help="source for rows without one (news, customer, social, internal)."),
+    channel: str = typer.Option(None, help="channel for rows without one (default: the file name)."),
+) -> None:
+    """Replay a CSV/JSONL file onto the raw topic, keyed by source/channel."""
+    from streams.producers import count_records, file_messages, send_messages
+    from streams.topics import ensure_topics
+
+    settings = get_settings()
+    ensure_topics(settings)
+    sent = send_messages(file_messages(file, source, channel), settings, topic=topic, rate=rate, total=count_records(file))
+    typer.echo(f"sent {sent} messages to {topic or settings.topic_raw}")
+
+
+def feeds(
+    sources: list[str] = typer.Argument(..., help="RSS/Atom feed URLs or files."),
+    every: float = typer.Option(0, help="Poll again every N seconds (0: poll once)."),
+) -> None:
+    """Publish new RSS/Atom items once (ids already sent are remembered under RISKPULSE_HOME)."""
+    import time
+
+    from streams.feeds import poll_once
+    from streams.topics import ensure_topics
+
+    settings = get_settings()
+    ensure_topics(settings)
+    while True:
+        typer.echo(f"published {poll_once(sources, settings)} new items")
+        if not every:
+            return
+        time.sleep(every)
+
+
+def topics() -> None:
+    """Create RiskPulse's Kafka topics where missing."""
+    from streams.topics import ensure_topics
+
+    created = ensure_topics(get_settings())
+    typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (worker, produce, feeds, topics):
+        app.command(command.__name__)(command)

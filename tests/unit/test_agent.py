@@ -1,0 +1,81 @@
+"""The faust scoring agent's wiring, run with ``agent.test_context()`` (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from unittest.mock import AsyncMock
+
+import pytest
+
+from streams.app import build_worker_app
+from streams.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE
+from streams.settings import Settings
+from tests.unit.streaming_fakes import FakeEngine, FakeStore, good
+
+
+def _app(store: FakeStore):
+    settings = Settings(batch_max_size=3, batch_max_wait_s=0.05, web_port=6099)
+    app, scorer = build_worker_app(settings, FakeEngine(), store)
+    app.finalize()
+    app.conf.store = "memory://"
+    app.flow_control.resume()
+    sent: list[tuple[str, dict]] = []
+
+    def fake_send(topic_name):
+        async def send(*, key=None, value=None, force=False, **kw):
+            sent.append((topic_name, json.loads(value)))
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+
+        return AsyncMock(side_effect=send)
+
+    for topic in (scorer.scored_topic, scorer.dead_topic):
+        topic.send = fake_send(topic.get_topic_name())
+    return app, scorer.agent, sent, settings
+
+
+async def _wait_for(condition, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.timeout(60)
+def test_agent_stores_then_emits_scored_and_dead_letters():
+    store = FakeStore()
+    app, agent, sent, settings = _app(store)
+
+    async def run():
+        async with agent.test_context() as ctx:
+            for i, raw in enumerate([good(0), b"{oops", good(1), good(2)]):
+                await ctx.put(raw, key=b"news/wire")
+            await _wait_for(lambda: len(sent) == 4)
+
+    asyncio.run(run())
+    assert sorted(r["id"] for r in store.tables[MESSAGES_TABLE]) == ["m-0", "m-1", "m-2"]
+    (dead,) = store.tables[DEAD_LETTERS_TABLE]
+    assert "not valid JSON" in dead["reason"]
+    scored = [v for t, v in sent if t == settings.topic_scored]
+    assert sorted(v["id"] for v in scored) == ["m-0", "m-1", "m-2"]
+    assert all(v["model_version"] == "fake-1" for v in scored)
+    assert [v["reason"] for t, v in sent if t == settings.topic_dead_letter] == [dead["reason"]]
+
+
+@pytest.mark.timeout(60)
+def test_agent_retries_a_failed_write_and_emits_only_after_it_is_stored():
+    store = FakeStore(fail_times=2)
+    app, agent, sent, settings = _app(store)
+
+    async def run():
+        async with agent.test_context() as ctx:
+            await ctx.put(good(7), key=b"news/wire")
+            await asyncio.sleep(0.3)
+            assert sent == [], "nothing may be emitted before the batch is stored"
+            await _wait_for(lambda: len(sent) == 1, timeout=10)
+
+    asyncio.run(run())
+    assert store.writes == 3
+    assert [r["id"] for r in store.tables[MESSAGES_TABLE]] == ["m-7"]

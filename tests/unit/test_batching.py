@@ -1,0 +1,66 @@
+"""Batch logic of the worker with a fake engine and store: what becomes a row, what a dead letter."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from streams.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE, process_batch
+from tests.unit.streaming_fakes import FakeEngine, FakeStore, good, record
+
+MALFORMED = {
+    b"{not json": "not valid JSON",
+    json.dumps({"source": "news", "ts": "2026-01-02T00:00:00Z"}).encode(): "text",
+    b"\xff\xfe\x00bad": "not valid UTF-8",
+    json.dumps({"source": "news", "ts": "2026-01-02T00:00:00Z", "text": 42}).encode(): "text",
+    json.dumps({"source": "news", "ts": "2026-01-02T00:00:00Z", "text": "x" * 40_000}).encode(): "larger than",
+    json.dumps([1, 2]).encode(): "expected an object",
+}
+
+
+def test_valid_records_are_scored_and_stored_with_their_fields():
+    store, engine = FakeStore(), FakeEngine()
+    result = process_batch([record(good(i), i) for i in range(5)], engine, store)
+    assert [m.id for m in result.scored] == [f"m-{i}" for i in range(5)]
+    rows = store.tables[MESSAGES_TABLE]
+    assert len(rows) == 5 and DEAD_LETTERS_TABLE not in store.tables
+    assert rows[0]["model_version"] == "fake-1" and rows[0]["sentiment"] == "positive"
+    assert json.loads(rows[0]["meta"]) == {} and rows[0]["ts"].tzinfo is None
+    assert engine.calls == [[f"Shares rise on earnings {i}" for i in range(5)]]
+
+
+def test_malformed_records_become_dead_letters_with_reason_and_original_bytes():
+    store = FakeStore()
+    raws = list(MALFORMED)
+    batch = [record(good(0), 0)] + [record(raw, i + 1, partition=3) for i, raw in enumerate(raws)] + [record(None, 99)]
+    result = process_batch(batch, FakeEngine(), store)
+    assert [m.id for m in result.scored] == ["m-0"]
+    dead = store.tables[DEAD_LETTERS_TABLE]
+    assert len(dead) == len(raws) + 1 == len(result.dead)
+    for row, raw in zip(dead, raws + [b""]):
+        assert base64.b64decode(row["raw_b64"]) == raw
+    for row, expected in zip(dead, MALFORMED.values()):
+        assert expected in row["reason"], row["reason"]
+        assert (row["topic"], row["partition"]) == ("riskpulse.raw", 3)
+    assert [row["offset"] for row in dead] == list(range(1, len(raws) + 1)) + [99]
+
+
+def test_a_text_the_model_rejects_is_dead_lettered_and_the_rest_of_the_batch_still_scores():
+    store = FakeStore()
+    batch = [record(good(0), 0), record(good(1, "POISON pill"), 1), record(good(2, "Prices fall"), 2)]
+    result = process_batch(batch, FakeEngine(), store)
+    assert [m.id for m in result.scored] == ["m-0", "m-2"]
+    assert result.scored[1].sentiment == "negative"
+    (dead,) = store.tables[DEAD_LETTERS_TABLE]
+    assert dead["offset"] == 1 and dead["reason"].startswith("classifier:")
+
+
+def test_store_failure_propagates_so_nothing_is_acked():
+    store = FakeStore(fail_times=1)
+    try:
+        process_batch([record(good(0), 0)], FakeEngine(), store)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("a failed write must not look like success")
+    assert not store.tables[MESSAGES_TABLE]

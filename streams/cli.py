@@ -23,6 +23,12 @@ def _register() -> None:
     from streams.worker_cli import register as register_streaming
 
     register_streaming(app)
+    from streams.stack import app as stack_app
+
+    app.add_typer(stack_app, name="stack")
+    from streams.db import app as db_app
+
+    app.add_typer(db_app, name="db")
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
     chdb_path: Path | None = Field(None, description="chDB directory; default <home>/chdb.")
+    clickhouse_timeout_s: float = Field(30, gt=0, description="Server send/receive timeout (RISKPULSE_CLICKHOUSE_TIMEOUT_S).")
 
     # --- models ------------------------------------------------------------------
     registry_dir: Path | None = Field(None, description="Model registry root; default <home>/models.")

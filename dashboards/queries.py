@@ -29,7 +29,7 @@ DDL: list[str] = [
         label String,
         text String,
         labeled_by String,
-        labeled_at DateTime
+        labeled_at DateTime('UTC')
     ) ENGINE = MergeTree
     PARTITION BY toYYYYMM(labeled_at)
     ORDER BY (task, message_id, labeled_at)
@@ -187,8 +187,14 @@ class Filters:
 
 
 MESSAGE_COLUMNS = (
-    "id, ts, source, channel, topic, topic_prob, sentiment, sentiment_prob, model_version, text"
+    "id, toUInt32(ts) AS ts, source, channel, topic, topic_prob, sentiment, sentiment_prob, model_version, text"
 )
+
+
+def _with_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["ts"] = from_epoch(row["ts"])
+    return rows
 
 
 def explore(store: Queryable, filters: Filters, limit: int = 200) -> tuple[int, list[dict[str, Any]]]:
@@ -199,7 +205,7 @@ def explore(store: Queryable, filters: Filters, limit: int = 200) -> tuple[int, 
         f"SELECT {MESSAGE_COLUMNS} FROM messages FINAL WHERE {where} ORDER BY ts DESC, id LIMIT %(limit)s",
         {**params, "limit": int(limit)},
     )
-    return int(total[0]["n"]) if total else 0, rows
+    return (int(total[0]["n"]) if total else 0), _with_times(rows)
 
 
 def messages_around(
@@ -247,7 +253,7 @@ def key_series(
 def label_queue(store: Queryable, task: str, limit: int = 20) -> list[dict[str, Any]]:
     """Unlabelled messages the model is least sure of for ``task`` (active learning), newest first on ties."""
     prob = PROB_COLUMNS[task]
-    return store.query(
+    return _with_times(store.query(
         f"""
         SELECT {MESSAGE_COLUMNS} FROM messages FINAL
         WHERE id NOT IN (SELECT message_id FROM labels WHERE task = %(task)s)
@@ -255,7 +261,7 @@ def label_queue(store: Queryable, task: str, limit: int = 20) -> list[dict[str, 
         LIMIT %(limit)s
         """,
         {"task": task, "limit": int(limit)},
-    )
+    ))
 
 
 def add_label(store: Queryable, *, message_id: str, task: str, label: str, text: str, user: str) -> dict[str, Any]:

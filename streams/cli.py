@@ -23,12 +23,18 @@ def _register() -> None:
     from streams.worker_cli import register as register_streaming
 
     register_streaming(app)
+    from models.cli import register as register_models
+
+    register_models(app)
     from streams.stack import app as stack_app
 
     app.add_typer(stack_app, name="stack")
     from streams.db import app as db_app
 
     app.add_typer(db_app, name="db")
+    from dashboards.cli import app as dashboard_app
+
+    app.add_typer(dashboard_app, name="dashboard")
 
 
 def main() -> None:

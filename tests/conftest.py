@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.stack",
     "tests.fixtures.http_receiver",
+    "tests.fixtures.dashboard",
 ]

@@ -1,0 +1,62 @@
+"""`riskpulse dashboard`: start the Streamlit app; `riskpulse dashboard hash-password`: make a user entry."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from dashboards.auth import hash_password, require_users
+from streams.settings import Settings, get_settings
+
+log = logging.getLogger("riskpulse.dashboard")
+APP = Path(__file__).with_name("app.py")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+app = typer.Typer(add_completion=False, help="The Streamlit monitoring dashboard.")
+
+
+def streamlit_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that serve the dashboard as ``settings`` describe.
+
+    Streamlit puts only the script's folder on sys.path, so the repo root is added
+    to PYTHONPATH for ``import dashboards``/``streams`` to work from any cwd.
+    """
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.headless", "true",
+        "--server.address", settings.dashboard_host,
+        "--server.port", str(settings.dashboard_port),
+        "--browser.gatherUsageStats", "false",
+    ]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    return argv, env
+
+
+@app.callback(invoke_without_command=True)
+def serve(ctx: typer.Context) -> None:
+    """Serve the dashboard on settings.dashboard_host:dashboard_port until interrupted."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = get_settings()
+    require_users(settings.dashboard_host, settings.dashboard_users, settings.dashboard_require_login)
+    argv, env = streamlit_command(settings)
+    log.info("dashboard on http://%s:%s (store=%s)", settings.dashboard_host, settings.dashboard_port, settings.store)
+    raise typer.Exit(subprocess.call(argv, env=env))
+
+
+@app.command("hash-password")
+def hash_password_cmd(user: str = typer.Argument(..., help="The analyst's login name.")) -> None:
+    """Print a `user:hash` entry for RISKPULSE_DASHBOARD_USERS (password asked twice, never echoed)."""
+    if ":" in user or "," in user:
+        raise typer.BadParameter("user names cannot contain ':' or ','")
+    password = getpass.getpass("Password: ")
+    if password != getpass.getpass("Again: "):
+        raise typer.BadParameter("the two passwords differ; run the command again")
+    typer.echo(f"{user}:{hash_password(password)}")

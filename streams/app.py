@@ -35,6 +35,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=COMMIT_INTERVAL_S,
         broker_commit_every=max(settings.batch_max_size, 100),
         stream_wait_empty=True,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 5),
         producer_acks=-1,
         topic_partitions=settings.raw_partitions,
         topic_replication_factor=1,
@@ -50,13 +52,15 @@ def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter)
 
 def run_worker(settings: Settings) -> None:
     """Load the model, open the store, make sure topics exist, then consume until stopped."""
-    from models.inference import Engine
+    from models.reloading import ReloadingEngine
+    from streams.db import migrate
     from streams.sinks import open_store
     from streams.topics import ensure_topics
 
     ensure_topics(settings)
-    engine = Engine.load(settings)
+    engine = ReloadingEngine(settings)  # follows `current`: hot reload between batches
     store = open_store(settings)
+    migrate(store, ["streams.sinks"])
     log.info(
         "worker %s: model %s, store %s, %s → %s (batch ≤%d / %.2fs), web port %d",
         settings.consumer_group, engine.version, settings.store, settings.topic_raw,

@@ -8,7 +8,6 @@ contract: rows are written to the store before the caller may ack the offsets.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from streams.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, dead_letter, parse_message
+from streams.sinks import dead_letter_row, message_row
 
 log = logging.getLogger("riskpulse.worker")
 
@@ -97,26 +97,6 @@ def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier) -> 
         except ValueError as exc:
             dead.append(dead_letter(f"classifier: {exc}", rec.value, rec.topic, rec.partition, rec.offset))
     return scored, dead
-
-
-def message_row(msg: ScoredMessage) -> dict[str, Any]:
-    """A scored message as a row of the ``messages`` table (naive UTC datetimes)."""
-    row = msg.model_dump()
-    row["meta"] = json.dumps(msg.meta, default=str, ensure_ascii=False)
-    row["ts"] = _naive_utc(msg.ts)
-    row["processed_at"] = _naive_utc(msg.processed_at)
-    return row
-
-
-def dead_letter_row(dl: DeadLetter) -> dict[str, Any]:
-    """A dead letter as a row of the ``dead_letters`` table."""
-    row = dl.model_dump()
-    row["failed_at"] = _naive_utc(dl.failed_at)
-    return row
-
-
-def _naive_utc(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter) -> BatchResult:

@@ -11,7 +11,7 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams import RiskPulseError
 from streams.settings import Settings
@@ -40,7 +40,7 @@ def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClien
     while True:
         try:
             return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="riskpulse-admin")
-        except (NoBrokersAvailable, KafkaError) as exc:
+        except KafkaError as exc:
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(
                     f"no Kafka broker at {settings.bootstrap_servers} ({exc}); start it with `riskpulse stack up`"

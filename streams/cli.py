@@ -32,9 +32,15 @@ def _register() -> None:
     from streams.db import app as db_app
 
     app.add_typer(db_app, name="db")
+    from streams.alerts.cli import app as alerts_app
+
+    app.add_typer(alerts_app, name="alerts")
     from dashboards.cli import app as dashboard_app
 
     app.add_typer(dashboard_app, name="dashboard")
+    from models.retrain_cli import register as register_retraining
+
+    register_retraining(app)
 
 
 def main() -> None:

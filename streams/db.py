@@ -20,7 +20,9 @@ logger = logging.getLogger("riskpulse.db")
 
 DDL_MODULES: list[str] = [
     "streams.sinks",
+    "streams.alerts",
     "dashboards.queries",
+    "models.retraining",
 ]
 
 

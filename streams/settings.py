@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     # --- alerts --------------------------------------------------------------------
     rules_file: Path | None = Field(None, description="Alert rules (YAML); default deploy/alert-rules.yaml.")
     webhook_secret: SecretStr = SecretStr("whsec_ZGV2LXNlY3JldC1jaGFuZ2UtbWU=")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Per-request timeout of a webhook POST.")
+    webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a delivery is dead-lettered.")
+    webhook_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt, jittered.")
+    webhook_backoff_cap_s: float = Field(300.0, gt=0)
+    webhook_tolerance_s: int = Field(300, ge=1, description="Replay window receivers (and test-webhook) accept.")
+    alert_tick_s: float = Field(0.5, gt=0, description="How often grouping timers and retries are checked.")
+    alert_idle_advance_s: float = Field(10.0, gt=0, description="After this long without messages, event time follows the clock.")
+    alerts_consumer_group: str = Field("riskpulse-alerts", description="faust app id of `riskpulse alerts run`.")
+    alerts_web_port: int = Field(6067, description="faust web port of the alerts worker.")
 
     # --- dashboard -------------------------------------------------------------------
     dashboard_host: str = "127.0.0.1"

@@ -1,0 +1,157 @@
+"""The alerting agent: scored topic → detector → ClickHouse + alerts topic + webhook outbox.
+
+Recovery (why no faust tables): detector state for *closed* windows is snapshotted to
+ClickHouse (``alert_state``) as windows close, and a scored record is acked only after
+every window it counts in has closed and been snapshotted. After a crash the
+uncommitted records — exactly those of still-open windows — are redelivered and
+recounted, while records of closed windows are recognised as already counted. Faust
+tables would need the scored topic co-partitioned by alert key; a topic key spans all
+partitions, so alerting runs as its own consumer group (``riskpulse alerts run``), one
+instance, which sees every partition and never shares a process with scoring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from streams.alerts.detector import AlertEvent, Detector, Observation
+from streams.alerts.dispatcher import Dispatcher
+from streams.alerts.rules import RuleSet, load_rules
+from streams.alerts.store import AlertRepo
+from streams.schema import ScoredMessage
+from streams.settings import Settings
+
+log = logging.getLogger("riskpulse.alerts")
+
+
+def observation(msg: ScoredMessage) -> Observation:
+    return Observation(
+        id=msg.id, ts=msg.ts.timestamp(), topic=msg.topic, source=msg.source, channel=msg.channel,
+        negative=msg.sentiment == "negative", text=msg.text, model_version=msg.model_version,
+    )
+
+
+def settle_time(rules: RuleSet, ts: float) -> float:
+    """Event time at which every window holding an event at ``ts`` has closed."""
+    return max(math.floor(ts / r.window_s) * r.window_s + r.window_s + r.grace_s for r in rules.rules)
+
+
+class AlertService:
+    """Detector + persistence, called from the agent (one thread: the executor)."""
+
+    def __init__(self, settings: Settings, rules: RuleSet, repo: AlertRepo, dispatcher: Dispatcher | None) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.repo = repo
+        self.dispatcher = dispatcher
+        self.detector = Detector(rules, repo.load_states())
+        self.last_arrival = time.monotonic()
+        log.info("alert detector restored %d keys, watermark %s", len(self.detector.states), self.detector.watermark)
+
+    def observe(self, msgs: list[ScoredMessage]) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        for msg in msgs:
+            events += self.detector.observe(observation(msg))
+        if msgs:
+            self.last_arrival = time.monotonic()
+        return self._commit(events)
+
+    def tick(self) -> list[AlertEvent]:
+        """When the stream goes quiet, let event time follow the clock so windows still close."""
+        idle = time.monotonic() - self.last_arrival
+        if idle < self.settings.alert_idle_advance_s or not self.detector.watermark:
+            return []
+        self.last_arrival = time.monotonic()
+        return self._commit(self.detector.advance(self.detector.watermark + idle))
+
+    def _commit(self, events: list[AlertEvent]) -> list[AlertEvent]:
+        """Alerts first, then state: a crash in between re-detects the same (deterministic) alert."""
+        self.repo.save_alerts(e.alert for e in events)
+        self.repo.save_states(self.detector.take_dirty())
+        if self.dispatcher is not None:
+            self.dispatcher.submit(events)
+        return events
+
+
+def register_alerts(app: Any, settings: Settings, service: AlertService) -> Any:
+    """Attach the alerting agent and its idle timer to a faust ``app``; returns the agent."""
+    scored = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskpulse-alerts")
+    held: deque[tuple[float, Any]] = deque()
+    streams: list[Any] = []  # the agent's stream, for acks from the timer
+
+    async def publish(events: list[AlertEvent]) -> None:
+        for e in events:
+            body = {"event": e.kind, **e.alert.to_dict()}
+            await alerts_topic.send(key=e.alert.key.encode(), value=json.dumps(body).encode())
+
+    async def release() -> None:
+        """Ack records whose windows are closed and persisted."""
+        while streams and held and held[0][0] <= service.detector.watermark:
+            await streams[0].ack(held.popleft()[1])
+
+    @app.agent(scored, name="riskpulse.alerts")
+    async def alerts(stream):
+        loop = asyncio.get_running_loop()
+        streams[:] = [stream]
+        async for batch in stream.noack_take(500, within=0.2):
+            msgs = []
+            for event in batch:
+                try:
+                    msg = ScoredMessage.model_validate_json(event.message.value)
+                except ValueError as exc:
+                    m = event.message
+                    log.error("skipping bad scored record %s[%s]@%s: %s", m.topic, m.partition, m.offset, exc)
+                    await stream.ack(event)
+                    continue
+                msgs.append(msg)
+                held.append((settle_time(service.rules, msg.ts.timestamp()), event))
+            events = await loop.run_in_executor(executor, service.observe, msgs)
+            await publish(events)
+            await release()
+
+    @app.timer(1.0)
+    async def idle_tick() -> None:
+        events = await asyncio.get_running_loop().run_in_executor(executor, service.tick)
+        await publish(events)
+        await release()
+
+    return alerts
+
+
+def run_alerts(settings: Settings) -> None:
+    """`riskpulse alerts run`: validate rules, migrate, restore, then consume until stopped."""
+    import faust
+
+    from streams.app import create_app
+    from streams.db import migrate
+    from streams.sinks import open_store
+    from streams.topics import ensure_topics
+
+    rules = load_rules(settings.rules_file)  # fails start with line and field on a bad file
+    ensure_topics(settings)
+    store, dispatch_store = open_store(settings), open_store(settings)
+    migrate(store, ["streams.alerts"])
+    dispatcher = Dispatcher(settings, rules, AlertRepo(dispatch_store))
+    service = AlertService(settings, rules, AlertRepo(store), dispatcher)
+    app = create_app(settings.model_copy(update={
+        "consumer_group": settings.alerts_consumer_group, "web_port": settings.alerts_web_port,
+    }))
+    register_alerts(app, settings, service)
+    dispatcher.start()
+    log.info("alerts: %d rules from %s, %s → %s + webhooks", len(rules.rules), settings.rules_file or "default",
+             settings.topic_scored, settings.topic_alerts)
+    try:
+        faust.Worker(app, loglevel="INFO").execute_from_commandline()
+    finally:
+        dispatcher.stop()
+        store.close()
+        dispatch_store.close()

@@ -1,0 +1,146 @@
+"""`riskpulse alerts …`: run the alerting worker, inspect and acknowledge alerts, test a webhook."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+
+import typer
+
+from streams import RiskPulseError
+from streams.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Negative-sentiment spike alerts and their webhooks.")
+
+
+def _repo():
+    from streams.alerts.store import AlertRepo
+    from streams.sinks import open_store
+
+    return AlertRepo(open_store(get_settings()))
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("run")
+def run() -> None:
+    """Consume scored messages, detect spikes, store/publish alerts, deliver webhooks."""
+    from streams.alerts.agent import run_alerts
+
+    try:
+        run_alerts(get_settings())
+    except RiskPulseError as exc:
+        _fail(exc)
+
+
+@app.command("check-rules")
+def check_rules(path: str = typer.Argument(None, help="Rules file (default RISKPULSE_RULES_FILE or deploy/alert-rules.yaml).")) -> None:
+    """Validate a rules file and print what it defines."""
+    from pathlib import Path
+
+    from streams.alerts.rules import load_rules
+
+    try:
+        rules = load_rules(Path(path) if path else get_settings().rules_file)
+    except RiskPulseError as exc:
+        _fail(exc)
+    for r in rules.rules:
+        typer.echo(f"{r.name}: key={list(r.key)} window={r.window_s:g}s z>={r.threshold_z:g} "
+                   f"min_volume={r.min_volume} targets={len(r.webhooks)}")
+
+
+@app.command("list")
+def list_alerts(
+    status: str = typer.Option(None, help="open or resolved (default: all)."),
+    limit: int = typer.Option(50, min=1),
+) -> None:
+    """Latest alerts, newest first."""
+    repo = _repo()
+    try:
+        rows = repo.list_alerts(status, limit)
+    finally:
+        repo.store.close()
+    for r in rows:
+        ack = f" acked by {r['acked_by']}" if r.get("acked_by") else ""
+        typer.echo(f"{r['alert_id']}  {r['status']:<8} {r['severity']:<8} {r['rule']}  {r['key']}  "
+                   f"share={r['share']:.2f} z={r['peak_z']:.1f} opened={r['opened_at']:%Y-%m-%d %H:%M:%S}{ack}")
+    if not rows:
+        typer.echo("no alerts")
+
+
+@app.command("show")
+def show(alert_id: str) -> None:
+    """One alert with its evidence and webhook deliveries, as JSON."""
+    repo = _repo()
+    try:
+        rows = [r for r in repo.list_alerts(None, 100_000) if r["alert_id"] == alert_id]
+        deliveries = [d for d in repo.deliveries(None, 100_000) if alert_id in json.loads(d["alert_states"])]
+    finally:
+        repo.store.close()
+    if not rows:
+        _fail(RiskPulseError(f"no alert {alert_id}; see `riskpulse alerts list`"))
+    alert = {k: (str(v) if hasattr(v, "isoformat") else v) for k, v in rows[0].items()}
+    alert["examples"] = json.loads(alert["examples"])
+    alert["deliveries"] = [
+        {k: d[k] for k in ("delivery_id", "url", "status", "attempts", "last_error")} for d in deliveries
+    ]
+    typer.echo(json.dumps(alert, indent=2, default=str))
+
+
+@app.command("ack")
+def ack(alert_id: str, note: str = typer.Option("", help="Why, for the record."),
+        by: str = typer.Option(None, help="Who (default: this user).")) -> None:
+    """Acknowledge an alert: it stays open but is no longer repeated."""
+    repo = _repo()
+    try:
+        if not [r for r in repo.list_alerts(None, 100_000) if r["alert_id"] == alert_id]:
+            _fail(RiskPulseError(f"no alert {alert_id}; see `riskpulse alerts list`"))
+        repo.ack(alert_id, by or getpass.getuser(), note)
+    finally:
+        repo.store.close()
+    typer.echo(f"acknowledged {alert_id}")
+
+
+@app.command("deliveries")
+def deliveries(status: str = typer.Option(None, help="pending, delivered or dead (the webhook dead-letter).")) -> None:
+    """Webhook deliveries from the outbox."""
+    repo = _repo()
+    try:
+        rows = repo.deliveries(status)
+    finally:
+        repo.store.close()
+    for d in rows:
+        typer.echo(f"{d['delivery_id']}  {d['status']:<9} attempts={d['attempts']} {d['url']}  {d['last_error']}")
+
+
+@app.command("test-webhook")
+def test_webhook(url: str, fmt: str = typer.Option("standard", "--format", help="standard or slack.")) -> None:
+    """Send one signed sample notification to URL and report the receiver's answer."""
+    import httpx
+
+    from streams.alerts.detector import Alert
+    from streams.alerts.notify import Notification, render
+    from streams.alerts.rules import Rule, WebhookTarget
+    from streams.alerts.webhooks import post_once
+
+    settings = get_settings()
+    now = time.time()
+    rule = Rule(name="test-webhook", key=("topic",), window_s=300, webhooks=(WebhookTarget(url=url, format=fmt),))
+    sample = Alert(
+        alert_id="alt_test", rule=rule.name, key="topic=Sample", labels={"topic": "Sample"}, severity="info",
+        status="open", opened_at=now, updated_at=now, resolved_at=None, window_start=now - 300, window_end=now,
+        count=40, negatives=30, share=0.75, baseline_mean=0.12, baseline_std=0.05, z=12.6, peak_z=12.6, windows=1,
+        examples=({"id": "sample-1", "text": "This is a sample message from `riskpulse alerts test-webhook`."},),
+        model_versions=("sample",),
+    )
+    n = Notification(f"ntf_test_{int(now)}", "test-webhook{topic=Sample}", rule, {"topic": "Sample"}, "firing", (sample,))
+    msg_id = f"msg_test_{int(now * 1000)}"
+    with httpx.Client(timeout=settings.webhook_timeout_s) as client:
+        result = post_once(client, url, settings.webhook_secret.get_secret_value(), msg_id, render(n, fmt, now))
+    if not result.ok:
+        _fail(RiskPulseError(f"{url} did not accept the signed sample: {result.error}"))
+    typer.echo(f"{url} accepted signed sample {msg_id}")

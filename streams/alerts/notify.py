@@ -1,0 +1,142 @@
+"""Alertmanager-style grouping: which alerts go out together, and when.
+
+Alerts of one rule that share the values of the rule's ``group_by`` fields form a group
+(a storm over twenty channels of one topic is one group). A group's first notification
+waits ``group_wait`` so the storm can gather; later changes go out at most every
+``group_interval``; a still-firing group is repeated every ``repeat_interval`` unless
+all its alerts are acknowledged; resolutions are sent when ``send_resolved``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from streams.alerts.detector import Alert
+from streams.alerts.rules import Rule, RuleSet
+
+
+@dataclass(frozen=True)
+class Notification:
+    notification_id: str
+    group_key: str
+    rule: Rule
+    labels: dict[str, str]
+    status: str  # firing | resolved
+    alerts: tuple[Alert, ...]
+
+    @property
+    def states(self) -> dict[str, str]:
+        return {a.alert_id: a.status for a in self.alerts}
+
+
+@dataclass
+class Group:
+    key: str
+    rule: Rule
+    labels: dict[str, str]
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    notified: dict[str, str] = field(default_factory=dict)
+    pending_since: float | None = None
+    last_sent: float | None = None
+
+
+def group_key(rule: Rule, alert: Alert) -> str:
+    return rule.name + "{" + ",".join(f"{k}={alert.labels.get(k, '')}" for k in rule.grouping) + "}"
+
+
+class Grouper:
+    """Pure bookkeeping; the dispatcher persists what it returns before sending."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.groups: dict[str, Group] = {}
+
+    def _wanted(self, g: Group, a: Alert) -> str | None:
+        """The status receivers should hear for this alert, or None if they need not."""
+        return None if a.status == "resolved" and not g.rule.send_resolved else a.status
+
+    def _changed(self, g: Group) -> bool:
+        return any((w := self._wanted(g, a)) is not None and g.notified.get(a.alert_id) != w for a in g.alerts.values())
+
+    def add(self, alert: Alert, now: float, notified: dict[str, str] | None = None) -> None:
+        try:
+            rule = self.rules.by_name(alert.rule)
+        except StopIteration:
+            return  # rule removed since the alert opened
+        key = group_key(rule, alert)
+        g = self.groups.get(key)
+        if g is None:
+            labels = {k: alert.labels.get(k, "") for k in rule.grouping}
+            g = self.groups[key] = Group(key, rule, labels, notified=dict(notified or {}))
+        if alert.status == "resolved" and (g.notified.get(alert.alert_id) == "resolved" or self._wanted(g, alert) is None):
+            g.alerts.pop(alert.alert_id, None)
+            if not g.alerts:
+                del self.groups[key]
+            return
+        g.alerts[alert.alert_id] = alert
+        if self._changed(g) and g.pending_since is None:
+            g.pending_since = now
+
+    def due(self, now: float, acked: set[str] = frozenset()) -> list[Notification]:
+        out: list[Notification] = []
+        for key in list(self.groups):
+            g = self.groups[key]
+            rule = g.rule
+            if self._changed(g):
+                ready = g.pending_since + rule.group_wait_s if g.last_sent is None else g.last_sent + rule.group_interval_s
+            elif any(a.status == "open" and a.alert_id not in acked for a in g.alerts.values()) and g.last_sent is not None:
+                ready = g.last_sent + rule.repeat_interval_s
+            else:
+                ready = None
+            if ready is None or now < ready:
+                continue
+            included = tuple(a for a in g.alerts.values() if self._wanted(g, a) is not None)
+            status = "firing" if any(a.status == "open" for a in included) else "resolved"
+            digest = hashlib.sha256(f"{key}|{json.dumps(sorted((a.alert_id, a.status) for a in included))}|{now}".encode())
+            out.append(Notification("ntf_" + digest.hexdigest()[:24], key, rule, g.labels, status, included))
+            g.notified.update({a.alert_id: a.status for a in included})
+            g.last_sent, g.pending_since = now, None
+            g.alerts = {i: a for i, a in g.alerts.items() if a.status == "open"}
+            if not g.alerts:
+                del self.groups[key]
+        return out
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z") if epoch else None
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    out = a.to_dict()
+    for k in ("opened_at", "updated_at", "resolved_at", "window_start", "window_end"):
+        out[k] = _iso(out[k])
+    return out
+
+
+def render(n: Notification, fmt: str, now: float) -> bytes:
+    """The request body for one target: Standard Webhooks envelope or Slack-compatible text."""
+    if fmt == "slack":
+        head = f"[{n.status.upper()}] {n.rule.severity} {n.group_key}: {len(n.alerts)} alert(s)"
+        lines = [
+            f"• {a.key}: {a.share:.0%} negative of {a.count} (baseline {a.baseline_mean:.0%}, z={a.z:.1f}) — {a.status}"
+            for a in n.alerts
+        ]
+        return json.dumps({"text": "\n".join([head, *lines])}).encode()
+    body = {
+        "type": f"riskpulse.alert.{n.status}",
+        "timestamp": _iso(now),
+        "data": {
+            "notification_id": n.notification_id,
+            "group_key": n.group_key,
+            "rule": n.rule.name,
+            "severity": n.rule.severity,
+            "labels": n.labels,
+            "status": n.status,
+            "alerts": [alert_json(a) for a in n.alerts],
+        },
+    }
+    return json.dumps(body, sort_keys=True).encode()

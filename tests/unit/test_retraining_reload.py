@@ -1,0 +1,154 @@
+"""Hot reload between batches, and the scheduler's persistent timetable (fakes for the model)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from models.registry import Registry
+from models.reloading import ReloadingEngine
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class FakeScores:
+    topic: str
+    model_version: str
+
+
+class FakeEngine:
+    def __init__(self, version: str):
+        self.version = version
+
+    def classify(self, texts):
+        return [FakeScores("Macro", self.version) for _ in texts]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def registry(tmp_path):
+    registry = Registry(tmp_path / "models")
+    for version in ("v1", "v2", "v3-broken"):
+        with registry.write(version) as out:
+            (out / "labels.json").write_text("{}")
+    registry.promote("v1")
+    return registry
+
+
+def _engine(registry, loads):
+    def loader(settings, version):
+        version = version or registry.current()
+        loads.append(version)
+        if "broken" in version:
+            raise OSError("corrupt weights")
+        return FakeEngine(version)
+
+    clock = Clock()
+    settings = Settings(registry_dir=registry.root, model_reload_check_s=5)
+    return ReloadingEngine(settings, loader=loader, clock=clock), clock
+
+
+def test_switches_between_batches_after_a_promotion(registry):
+    loads = []
+    engine, clock = _engine(registry, loads)
+    assert {s.model_version for s in engine.classify(["a", "b"])} == {"v1"}
+    registry.promote("v2")
+    clock.now = 1
+    assert {s.model_version for s in engine.classify(["c"])} == {"v1"}  # not checked yet
+    clock.now = 6
+    batch = engine.classify(["d", "e", "f"])
+    assert {s.model_version for s in batch} == {"v2"} and engine.version == "v2"
+    assert loads == ["v1", "v2"]
+
+
+def test_a_version_that_fails_to_load_is_skipped_once_and_old_model_keeps_serving(registry):
+    loads = []
+    engine, clock = _engine(registry, loads)
+    registry.promote("v3-broken")
+    for t in (6, 12, 18):
+        clock.now = t
+        assert engine.classify(["x"])[0].model_version == "v1"
+    assert loads == ["v1", "v3-broken"]
+    registry.promote("v2")
+    clock.now = 24
+    assert engine.classify(["x"])[0].model_version == "v2"
+
+
+def test_rollback_is_followed_too(registry):
+    loads = []
+    engine, clock = _engine(registry, loads)
+    registry.promote("v2")
+    assert engine.maybe_reload(force=True)
+    registry.promote("v1")
+    assert engine.maybe_reload(force=True) and engine.version == "v1"
+
+
+def test_job_store_keeps_the_next_slot_across_restarts(tmp_path):
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from models.scheduler import _ensure_job, build_trigger
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+
+    def restart(settings):
+        scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url)}, timezone="UTC")
+        scheduler.start(paused=True)
+        _ensure_job(scheduler, build_trigger(settings))
+        slot = scheduler.get_job("retrain")
+        scheduler.shutdown()
+        return slot
+
+    hourly = Settings(home=tmp_path, retrain_interval_s=3600)
+    first = restart(hourly)
+    time.sleep(1.1)
+    assert restart(hourly).next_run_time == first.next_run_time  # a fresh job would be 1.1 s later
+    nightly = restart(Settings(home=tmp_path, retrain_cron="30 2 * * *"))
+    assert "cron" in str(nightly.trigger) and (nightly.next_run_time.hour, nightly.next_run_time.minute) == (2, 30)
+
+
+def test_bad_crontab_names_the_setting():
+    from models.retraining import RetrainError
+    from models.scheduler import build_trigger
+
+    with pytest.raises(RetrainError, match="RISKPULSE_RETRAIN_CRON"):
+        build_trigger(Settings(retrain_cron="every day"))
+
+
+def test_second_scheduler_stands_by_until_the_first_stops(tmp_path, monkeypatch):
+    import models.scheduler as sched
+
+    active = []
+    monkeypatch.setattr(sched, "recover_at_start", lambda settings: active.append(threading.current_thread().name))
+    settings = Settings(home=tmp_path, retrain_cron="0 3 * * *")
+    stops = [threading.Event(), threading.Event()]
+    threads = [threading.Thread(target=sched.serve, args=(settings, stop), name=f"s{i}") for i, stop in enumerate(stops)]
+    for t in threads:
+        t.start()
+    deadline = threading.Event()
+    for _ in range(50):
+        if active:
+            break
+        deadline.wait(0.1)
+    deadline.wait(1.5)
+    assert len(active) == 1
+    first = int(active[0][1])
+    stops[first].set()
+    threads[first].join(10)
+    for _ in range(50):
+        if len(active) == 2:
+            break
+        deadline.wait(0.1)
+    assert active == [f"s{first}", f"s{1 - first}"]
+    stops[1 - first].set()
+    threads[1 - first].join(10)

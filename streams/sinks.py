@@ -289,7 +289,7 @@ class ChdbStore:
             raise StoreError("store is not open; call open() first")
         try:
             return self._session.query(sql, fmt)
-        except ChdbError as exc:
+        except (ChdbError, RuntimeError) as exc:  # sessions raise chdb._exceptions.ChdbError, a RuntimeError
             raise StoreError(f"chDB: {exc}\nSQL: {sql[:500]}") from exc
 
     def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -226,10 +226,12 @@ class KafkaService(_Service):
         if not (data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
             logger.info("formatting KRaft storage in %s (cluster %s)", data, cluster_id)
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)),
-                check=True, capture_output=True,
+            formatted = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(properties)),
+                capture_output=True, text=True,
             )
+            if formatted.returncode != 0:
+                raise StackError(f"formatting Kafka storage in {data} failed:\n{formatted.stdout}{formatted.stderr}")
 
     def command(self) -> list[str]:
         heap = self.settings.kafka_heap
@@ -369,7 +371,7 @@ def up_command(timeout: float = typer.Option(90, help="Seconds to wait for each 
     settings = get_settings()
     try:
         Stack(settings).up(timeout)
-    except (StackError, subprocess.CalledProcessError) as exc:
+    except (StackError, subprocess.CalledProcessError, OSError) as exc:
         typer.echo(f"stack up failed: {exc}", err=True)
         raise typer.Exit(1) from None
     _print_status(Stack(settings))

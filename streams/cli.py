@@ -32,6 +32,9 @@ def _register() -> None:
     from streams.db import app as db_app
 
     app.add_typer(db_app, name="db")
+    from streams.score import score
+
+    app.command("score")(score)
     from streams.alerts.cli import app as alerts_app
 
     app.add_typer(alerts_app, name="alerts")

@@ -1,0 +1,68 @@
+"""`score_file` wiring with a stand-in classifier: rows in, skipped rows counted, rows out once."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.score import score_file
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Same fields as models.inference.Scores."""
+
+    topic: str
+    topic_prob: float
+    sentiment: str
+    sentiment_prob: float
+    model_version: str
+
+
+class KeywordEngine:
+    """Deterministic stand-in for models.inference.Engine (the real one is in tests/integration)."""
+
+    version = "kw-1"
+
+    def classify(self, texts):
+        return [
+            Scores("Banking", 0.9, "negative" if "slide" in text else "positive", 0.8, self.version) for text in texts
+        ]
+
+
+def write_jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    return path
+
+
+def sample(tmp_path: Path) -> Path:
+    rows = [{"id": f"m-{i}", "ts": "2026-03-01T09:00:00Z", "text": f"shares slide {i}" if i % 2 else f"rally {i}"}
+            for i in range(25)]
+    rows.insert(5, {"id": "blank", "ts": "2026-03-01T09:00:00Z", "text": "   "})
+    rows.insert(9, {"id": "naive", "ts": "2026-03-01T09:00:00", "text": "no time zone"})
+    return write_jsonl(tmp_path / "in.jsonl", rows)
+
+
+def test_scores_into_csv_and_counts_skipped_rows(tmp_path):
+    out = tmp_path / "scored.csv"
+    report = score_file(sample(tmp_path), settings=None, engine=KeywordEngine(), out=out, batch_size=4)
+    assert (report.scored, report.skipped, report.model_version) == (25, 2, "kw-1")
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 25 and rows[0].keys() >= {"id", "topic", "sentiment", "model_version", "processed_at"}
+    assert {row["sentiment"] for row in rows if "slide" in row["text"]} == {"negative"}
+    assert rows[0]["ts"] == "2026-03-01T09:00:00+00:00"
+    assert rows[0]["channel"] == "in"
+
+
+def test_scoring_twice_into_the_table_counts_each_message_once(tmp_path, chdb_settings, chdb_store):
+    chdb_store.close()  # score_file opens its own session on the same directory
+    path = sample(tmp_path)
+    for _ in range(2):
+        report = score_file(path, chdb_settings, KeywordEngine(), batch_size=7)
+        assert report.scored == 25
+    chdb_store.open()
+    counts = chdb_store.query("SELECT sentiment, count() AS n FROM messages FINAL GROUP BY sentiment ORDER BY sentiment")
+    assert counts == [{"sentiment": "negative", "n": 12}, {"sentiment": "positive", "n": 13}]

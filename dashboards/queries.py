@@ -11,6 +11,7 @@ chDB 26.x alike.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -187,13 +188,13 @@ class Filters:
 
 
 MESSAGE_COLUMNS = (
-    "id, toUInt32(ts) AS ts, source, channel, topic, topic_prob, sentiment, sentiment_prob, model_version, text"
+    "id, toUInt32(ts) AS ts_epoch, source, channel, topic, topic_prob, sentiment, sentiment_prob, model_version, text"
 )
 
 
 def _with_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
-        row["ts"] = from_epoch(row["ts"])
+        row["ts"] = from_epoch(row.pop("ts_epoch"))
     return rows
 
 
@@ -294,3 +295,92 @@ def recent_labels(store: Queryable, limit: int = 50) -> list[dict[str, Any]]:
 
 def label_counts(store: Queryable) -> list[dict[str, Any]]:
     return store.query("SELECT task, label, count() AS n FROM labels GROUP BY task, label ORDER BY task, n DESC")
+
+
+# --- alerts (tables owned by streams.alerts.store) ---------------------------------------------
+ALERT_DELIVERIES = """
+    SELECT alert_id,
+           countIf(status = 'delivered') AS delivered,
+           countIf(status = 'pending') AS pending,
+           countIf(status = 'dead') AS failed,
+           max(attempts) AS attempts
+    FROM (
+        SELECT status, attempts, arrayJoin(extractAll(alert_states, '"([^"]+)":')) AS alert_id
+        FROM alert_outbox FINAL
+    ) AS o
+    GROUP BY alert_id
+"""
+
+
+def alerts(store: Queryable, since: datetime, limit: int = 200) -> list[dict[str, Any]]:
+    """Open alerts and alerts updated since ``since``: evidence, ack and webhook delivery counts.
+
+    Open ones first, newest first. 18.16 allows one JOIN per SELECT, hence the nesting.
+    """
+    rows = store.query(
+        f"""
+        SELECT * FROM (
+            SELECT alert_id, rule, key, labels, severity, status,
+                   toUInt32(opened_at) AS opened_s, toUInt32(updated_at) AS updated_s,
+                   toUInt32(resolved_at) AS resolved_s,
+                   toUInt32(window_start) AS window_start_s, toUInt32(window_end) AS window_end_s,
+                   count, negatives, share, baseline_mean, baseline_std, z, peak_z, examples, model_versions,
+                   last_acked_by AS acked_by, acked_s
+            FROM (
+                SELECT * FROM alerts FINAL
+                WHERE status = 'open' OR updated_at >= toDateTime(%(since)s)
+            ) AS a
+            ANY LEFT JOIN (
+                SELECT alert_id, argMax(acked_by, acked_at) AS last_acked_by, toUInt32(max(acked_at)) AS acked_s
+                FROM alert_acks GROUP BY alert_id
+            ) AS k USING alert_id
+        ) AS ak
+        ANY LEFT JOIN ({ALERT_DELIVERIES}) AS d USING alert_id
+        ORDER BY status = 'open' DESC, opened_s DESC, alert_id
+        LIMIT %(limit)s
+        """,
+        {"since": epoch(since), "limit": int(limit)},
+    )
+    for row in rows:
+        for name in ("opened", "updated", "window_start", "window_end"):
+            row[f"{name}_at" if name in ("opened", "updated") else name] = from_epoch(row.pop(f"{name}_s"))
+        for name in ("resolved", "acked"):
+            seconds = row.pop(f"{name}_s")
+            row[f"{name}_at"] = from_epoch(seconds) if seconds else None
+        row["labels"] = json.loads(row["labels"] or "{}")
+        row["examples"] = json.loads(row["examples"] or "[]")
+        row["model_versions"] = json.loads(row["model_versions"] or "[]")
+    return rows
+
+
+def ack_alert(store: Queryable, alert_id: str, user: str, note: str = "") -> None:
+    """Record that ``user`` has seen the alert (the alerts module owns the table and its row shape)."""
+    from streams.alerts.store import AlertRepo
+
+    if not user:
+        raise ValueError("an acknowledgement needs the analyst's name")
+    AlertRepo(store).ack(alert_id, user, note)
+
+
+# --- retraining (table owned by models.retraining) --------------------------------------------
+def table_exists(store: Queryable, name: str) -> bool:
+    rows = store.query(
+        "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = %(name)s", {"name": name}
+    )
+    return bool(rows and rows[0]["n"])
+
+
+def retrain_runs(store: Queryable, limit: int = 20) -> list[dict[str, Any]] | None:
+    """Latest retraining runs, newest first; None before the retraining table exists."""
+    if not table_exists(store, "retrain_runs"):
+        return None
+    from models.retraining import recent_runs
+
+    rows = recent_runs(store, limit)
+    for row in rows:
+        for name in ("started", "finished"):
+            seconds = row.pop(f"{name}_s", 0)
+            row[f"{name}_at"] = from_epoch(seconds) if seconds else None
+        row.pop("labels_since_s", None)
+        row.pop("labels_until_s", None)
+    return rows

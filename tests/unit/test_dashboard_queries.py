@@ -9,6 +9,7 @@ import pytest
 
 from dashboards import queries
 from streams.sinks import MemoryStore, StoreError, message_row
+from tests.fixtures.dashboard import spike_alert, store_alert
 
 
 def _window(messages):
@@ -131,6 +132,33 @@ def test_key_series_and_examples_follow_an_alert_key(filled_store):
     assert sum(r["messages"] for r in series) == sum(m.topic == "Macro" for m in messages)
     examples = queries.messages_around(store, start, end, key={**key, "sentiment": "negative"}, limit=3)
     assert examples and all(r["topic"] == "Macro" and r["sentiment"] == "negative" for r in examples)
+
+
+def test_alerts_list_shows_evidence_ack_and_delivery(filled_store):
+    store, messages = filled_store
+    alert = spike_alert(messages)
+    store_alert(store, alert, delivery_status="dead")
+    (row,) = queries.alerts(store, datetime.now(timezone.utc) - timedelta(days=1))
+    assert (row["alert_id"], row["status"], row["severity"], row["key"]) == (alert.alert_id, "open", "critical", alert.key)
+    assert row["labels"] == {"topic": "Macro", "source": "news"}
+    assert row["examples"] == list(alert.examples) and row["count"] == alert.count
+    assert row["window_start"].timestamp() == int(alert.window_start)
+    assert (row["failed"], row["delivered"], row["acked_by"], row["acked_at"]) == (1, 0, "", None)
+    queries.ack_alert(store, alert.alert_id, "analyst-2", "looking")
+    (row,) = queries.alerts(store, datetime.now(timezone.utc) - timedelta(days=1))
+    assert row["acked_by"] == "analyst-2" and row["acked_at"] is not None
+    with pytest.raises(ValueError, match="name"):
+        queries.ack_alert(store, alert.alert_id, "")
+
+
+def test_retrain_runs_absent_until_the_table_exists(chdb_store):
+    chdb_store.execute("DROP TABLE IF EXISTS retrain_runs")
+    assert queries.retrain_runs(chdb_store) is None
+    from models.retraining import DDL as RETRAIN_DDL
+
+    for statement in RETRAIN_DDL:
+        chdb_store.execute(statement)
+    assert queries.retrain_runs(chdb_store) == []
 
 
 def test_empty_store_has_no_bounds(chdb_store):

@@ -1,0 +1,110 @@
+"""What every page shares: the one store connection, the time-range picker, number formats."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import streamlit as st
+
+from dashboards import queries
+from streams.settings import Settings, get_settings
+
+RANGES = {
+    "Last hour": timedelta(hours=1),
+    "Last 6 hours": timedelta(hours=6),
+    "Last 24 hours": timedelta(hours=24),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "All data": None,
+}
+BUCKETS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+MAX_POINTS = 120
+
+
+class SerialStore:
+    """One store shared by all browser sessions; calls are serialised because a
+    ClickHouse native connection (and a chDB session) runs one query at a time."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._store.query(sql, params)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            self._store.execute(sql, params)
+
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        with self._lock:
+            self._store.write_batch(table, rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> SerialStore:
+    """The process-wide store (ClickHouse server normally; chDB only if no worker holds its directory)."""
+    from streams.sinks import open_store
+
+    return SerialStore(open_store(settings()))
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    bucket_s: int
+    label: str
+
+    @property
+    def split(self) -> datetime:
+        """Where the 'recent' part starts: the last quarter of the window, compared with the rest."""
+        return self.end - (self.end - self.start) / 4
+
+
+def bucket_for(span: timedelta) -> int:
+    """The smallest bucket that keeps a chart under ~MAX_POINTS points."""
+    for bucket in BUCKETS_S:
+        if span.total_seconds() / bucket <= MAX_POINTS:
+            return bucket
+    return BUCKETS_S[-1]
+
+
+def time_window(key: str = "range") -> Window | None:
+    """Sidebar time-range picker; None when nothing is stored yet."""
+    choice = st.sidebar.selectbox("Time range", list(RANGES), index=len(RANGES) - 1, key=key)
+    span = RANGES[choice]
+    if span is None:
+        bounds = queries.data_bounds(store())
+        if bounds is None:
+            return None
+        start, end = bounds[0], bounds[1] + timedelta(seconds=1)
+    else:
+        end = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
+        start = end - span
+    return Window(start=start, end=end, bucket_s=bucket_for(end - start), label=choice)
+
+
+def fmt_bucket(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
+
+
+def current_user() -> str:
+    return st.session_state.get("user", "")

@@ -1,0 +1,96 @@
+"""Models: which version scores the stream, how well it did on held-out data, and its history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboards import queries
+from dashboards.common import settings, store
+from models.registry import Registry
+
+
+def render() -> None:
+    st.title("Models")
+    registry = Registry(settings().registry_root)
+    versions = registry.versions()
+    current = registry.current()
+    if not versions:
+        st.info(f"No trained model in {registry.root}. Run `riskpulse train --quick` (minutes) or `riskpulse train`.")
+        return
+    st.metric("Current model version", current or "none promoted")
+
+    history = pd.DataFrame([_summary(registry, v, current) for v in reversed(versions)])
+    st.subheader("Version history")
+    st.dataframe(history, hide_index=True, width="stretch")
+
+    chosen = st.selectbox("Show evaluation of", list(reversed(versions)), index=_index_of(versions, current))
+    reports = _reports(registry.path(chosen))
+    if not reports:
+        st.info(f"Version {chosen} has no evaluation reports.")
+    for name, report in reports.items():
+        st.subheader(f"{name}")
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Accuracy", f"{report['accuracy']:.3f}")
+        c2.metric("Macro-F1", f"{report['macro_f1']:.3f}")
+        c3.metric("Held-out rows", f"{report['n']:,}")
+        left, right = st.columns([3, 2])
+        with left:
+            st.altair_chart(confusion_chart(report["confusion"]), width="stretch")
+        with right:
+            per_class = pd.DataFrame(report["per_class"]).T.reset_index(names="class")
+            st.dataframe(per_class, hide_index=True, width="stretch")
+
+    retrain_runs = queries.retrain_runs(store())
+    if retrain_runs is not None:
+        st.subheader("Retraining runs")
+        st.dataframe(pd.DataFrame(retrain_runs), hide_index=True, width="stretch")
+
+
+def _index_of(versions: list[str], current: str | None) -> int:
+    ordered = list(reversed(versions))
+    return ordered.index(current) if current in ordered else 0
+
+
+def _summary(registry: Registry, version: str, current: str | None) -> dict[str, Any]:
+    info = registry.info(version)
+    metrics = info.get("metrics", {})
+    row: dict[str, Any] = {"version": version, "current": version == current, "score": metrics.get("score")}
+    for name, result in metrics.get("validation", {}).items():
+        row[f"{name} macro-F1"] = result.get("macro_f1")
+    return row
+
+
+def _reports(path: Path) -> dict[str, dict[str, Any]]:
+    folder = path / "reports"
+    if not folder.is_dir():
+        return {}
+    return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.json"))}
+
+
+def confusion_chart(confusion: dict[str, Any]) -> alt.Chart:
+    """Row-normalised heatmap (rows = gold label), counts in the tooltip."""
+    labels, matrix = confusion["labels"], confusion["matrix"]
+    cells = []
+    for gold, row in zip(labels, matrix):
+        total = sum(row)
+        for predicted, count in zip(labels, row):
+            cells.append({"gold": gold, "predicted": predicted, "count": count, "share": count / total if total else 0.0})
+    frame = pd.DataFrame(cells)
+    size = max(220, 22 * len(labels))
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("predicted:N", sort=labels, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
+            y=alt.Y("gold:N", sort=labels, axis=alt.Axis(labelLimit=160)),
+            color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="row share"),
+            tooltip=["gold:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(height=size)
+    )

@@ -19,7 +19,6 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 def _register() -> None:
     """Sub-commands live beside the code they drive."""
-    # (each area adds its line here)
     from streams.worker_cli import register as register_streaming
 
     register_streaming(app)
@@ -44,8 +43,15 @@ def _register() -> None:
     from models.retrain_cli import register as register_retraining
 
     register_retraining(app)
+    from streams.demo import demo
+
+    app.command("demo")(demo)
 
 
 def main() -> None:
     _register()
     app()
+
+
+if __name__ == "__main__":
+    main()

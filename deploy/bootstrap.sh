@@ -66,6 +66,8 @@ else
         # CI runner the project owns that interpreter, so install into it anyway.
         pip_flags+=(--break-system-packages)
     fi
+    # pip 23.x crashes resolving torch's CUDA wheels' metadata ("expected string … NoneType"): upgrade first.
+    "$PYTHON" -m pip install -q "${pip_flags[@]}" --upgrade "pip>=25"
     "$PYTHON" -m pip install -q "${pip_flags[@]}" -e "$ROOT[dev]"
     mkdir -p "$(dirname "$stamp")" && echo "$wanted" > "$stamp"
 fi

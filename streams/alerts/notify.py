@@ -45,7 +45,7 @@ class Group:
 
 
 def group_key(rule: Rule, alert: Alert) -> str:
-    return rule.name + "{" + ",".join(f"{k}={alert.labels.get(k, '')}" for k in rule.grouping) + "}"
+    return rule.name + json.dumps({k: alert.labels.get(k, "") for k in rule.grouping}, ensure_ascii=False)
 
 
 class Grouper:

@@ -8,6 +8,7 @@ to notify. Errors name the file, line and field so a bad deploy fails loudly at 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,7 +88,7 @@ class Rule(BaseModel):
         """The alert key for a message's fields, or None when the rule's filter excludes it."""
         if any(fields.get(k) != v for k, v in self.where.items()):
             return None
-        return "|".join(f"{k}={fields.get(k, '')}" for k in self.key)
+        return json.dumps({k: fields.get(k, "") for k in self.key}, ensure_ascii=False)
 
 
 class RuleSet(BaseModel):
@@ -108,8 +109,8 @@ class RuleSet(BaseModel):
 
 
 def parse_key(key: str) -> dict[str, str]:
-    """``topic=Macro|channel=x`` → ``{"topic": "Macro", "channel": "x"}``."""
-    return dict(part.split("=", 1) for part in key.split("|"))
+    """An alert key (JSON, because topic names contain any character) → its labels."""
+    return json.loads(key)
 
 
 def _node_at(node: yaml.Node, loc: tuple[Any, ...]) -> tuple[yaml.Node, str]:

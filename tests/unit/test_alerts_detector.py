@@ -1,3 +1,4 @@
+import json
 import math
 import random
 
@@ -7,6 +8,7 @@ from streams.alerts.detector import Detector, KeyState, Observation, alert_id, e
 from streams.alerts.rules import Rule, RuleSet
 
 W = 10.0
+MACRO = json.dumps({"topic": "Macro"})
 
 
 def _rules(**over) -> RuleSet:
@@ -55,7 +57,7 @@ def test_steady_mix_raises_nothing_and_learns_baseline():
     det = Detector(_rules())
     assert _run(det, [i * W for i in range(12)]) == []
     det.advance(13 * W + 2)
-    state = det.states[("r", "topic=Macro")]
+    state = det.states[("r", MACRO)]
     assert state.mean == pytest.approx(0.1)
     assert state.windows_seen == 12
 
@@ -67,13 +69,13 @@ def test_burst_opens_once_updates_then_resolves_with_evidence():
     # window 6 closes once an event passes its end + grace (during window 7)
     assert [e.kind for e in burst] == ["opened"]
     alert = burst[0].alert
-    assert alert.key == "topic=Macro" and alert.labels == {"topic": "Macro"}
+    assert alert.key == MACRO and alert.labels == {"topic": "Macro"}
     assert (alert.window_start, alert.window_end, alert.count, alert.negatives) == (60.0, 70.0, 40, 30)
     assert alert.share == pytest.approx(0.75) and alert.baseline_mean == pytest.approx(0.1)
     assert alert.z >= 3 and alert.status == "open"
     assert len(alert.examples) == 5 and alert.examples[0]["id"] == "Macro-60.0-0"
     assert alert.model_versions == ("v1",)
-    assert alert.alert_id == alert_id("r", "topic=Macro", 60.0)
+    assert alert.alert_id == alert_id("r", MACRO, 60.0)
     after = _run(det, [8 * W, 9 * W])
     assert [e.kind for e in after] == ["updated", "resolved"]
     assert after[0].alert.window_start == 70.0 and after[0].alert.windows == 2
@@ -87,7 +89,7 @@ def test_other_keys_stay_quiet():
     for i in range(10):
         events += _window(det, i * W, topic="Macro", neg=30 if i in (6, 7) else 4)
         events += _window(det, i * W, topic="Earnings", neg=4)
-    assert {e.alert.key for e in events} == {"topic=Macro"}
+    assert {e.alert.key for e in events} == {MACRO}
 
 
 def test_min_volume_and_baseline_gate():
@@ -136,7 +138,7 @@ def test_where_filter_and_combined_key():
     det = Detector(rules)
     det.observe(Observation(id="1", ts=1, topic="T", source="news", channel="a", negative=True))
     det.observe(Observation(id="2", ts=1, topic="T", source="customer", channel="a", negative=True))
-    assert list(det.states) == [("r", "topic=T|channel=a")]
+    assert list(det.states) == [("r", json.dumps({"topic": "T", "channel": "a"}))]
 
 
 def test_state_round_trips_and_restored_detector_carries_on():

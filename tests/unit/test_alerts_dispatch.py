@@ -24,7 +24,7 @@ def _rules(**over):
 
 
 def _alert(channel, status="open", topic="Macro", z=5.0):
-    return Alert(alert_id=f"alt_{topic}_{channel}", rule="chan", key=f"topic={topic}|channel={channel}",
+    return Alert(alert_id=f"alt_{topic}_{channel}", rule="chan", key=json.dumps({"topic": topic, "channel": channel}),
                  labels={"topic": topic, "channel": channel}, severity="warning", status=status, opened_at=100,
                  updated_at=100, resolved_at=None if status == "open" else 150, window_start=90, window_end=100,
                  count=40, negatives=30, share=0.75, baseline_mean=0.1, baseline_std=0.05, z=z, peak_z=z, windows=1,
@@ -38,9 +38,9 @@ def test_storm_over_twenty_channels_is_one_notification():
     g.add(_alert("c0", topic="Earnings"), now=1001)
     assert g.due(1004.9) == []
     out = g.due(1005.0)
-    assert [(n.group_key, len(n.alerts), n.status) for n in out] == [("chan{topic=Macro}", 20, "firing")]
+    assert [(n.group_key, len(n.alerts), n.status) for n in out] == [('chan{"topic": "Macro"}', 20, "firing")]
     out2 = g.due(1006.0)
-    assert [(n.group_key, len(n.alerts)) for n in out2] == [("chan{topic=Earnings}", 1)]
+    assert [(n.group_key, len(n.alerts)) for n in out2] == [('chan{"topic": "Earnings"}', 1)]
 
 
 def test_group_interval_repeat_resolve_and_ack():
@@ -177,6 +177,6 @@ def test_restart_resumes_pending_and_unnotified_alerts():
         clock.t += 1
         second.run_once()
     groups = sorted(json.loads(c.content)["data"]["group_key"] for c in calls)
-    assert groups == ["chan{topic=Earnings}", "chan{topic=Macro}"]   # Macro not notified twice
+    assert groups == ['chan{"topic": "Earnings"}', 'chan{"topic": "Macro"}']   # Macro not notified twice
     assert {r["status"] for r in repo.outbox.values()} == {"delivered"}
-    assert group_key(_rules().rules[0], _alert("a")) == "chan{topic=Macro}"
+    assert group_key(_rules().rules[0], _alert("a")) == 'chan{"topic": "Macro"}'

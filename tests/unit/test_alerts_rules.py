@@ -23,9 +23,9 @@ def test_good_rules_and_keys():
     rule = load_rules_text(GOOD).rules[0]
     assert rule.grouping == ("topic",)
     assert rule.webhooks[0].format == "slack"
-    key = rule.key_of({"topic": "Macro", "source": "news", "channel": "reuters"})
-    assert key == "topic=Macro|channel=reuters"
-    assert parse_key(key) == {"topic": "Macro", "channel": "reuters"}
+    key = rule.key_of({"topic": "Company | Product News", "source": "news", "channel": "a=b"})
+    assert parse_key(key) == {"topic": "Company | Product News", "channel": "a=b"}
+    assert list(parse_key(key)) == ["topic", "channel"]
 
 
 @pytest.mark.parametrize(

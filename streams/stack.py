@@ -147,6 +147,7 @@ class _Service:
                 f"port (RISKPULSE_{self.name.upper()}_PORT)"
             )
         self.prepare()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.stdout.parent.mkdir(parents=True, exist_ok=True)
         with open(self.stdout, "ab") as out:
             self._child = subprocess.Popen(
@@ -346,7 +347,6 @@ class Stack:
 
     def up(self, timeout: float = 90) -> None:
         """Start whatever is not running and wait until both answer; stop what started if one fails."""
-        self.services[0].run_dir.mkdir(parents=True, exist_ok=True)
         try:
             for service in self.services:
                 service.start(timeout)

@@ -13,7 +13,7 @@ from kafka.admin import NewTopic
 
 from streams.settings import Settings
 from streams.sinks import ServerStore
-from streams.stack import Stack
+from streams.stack import Stack, ensure_kafka_libs
 from tests.fixtures.stack import free_ports, settings_env
 
 pytestmark = pytest.mark.integration
@@ -111,3 +111,10 @@ def test_topics_can_be_created_and_a_message_round_trips(stack):
     consumer.close()
     assert sorted(value for _, value in received) == sorted(f"payload-{i}".encode() for i in range(30))
     assert len(partitions) <= 3  # one key → one partition
+
+
+def test_missing_kafka_jars_are_resolved_with_maven(tmp_path):
+    libs = ensure_kafka_libs(tmp_path / "libs")
+    names = {jar.name for jar in libs.glob("*.jar")}
+    assert {"kafka_2.13-3.9.1.jar", "slf4j-reload4j-1.7.36.jar", "reload4j-1.2.25.jar"} <= names
+    assert ensure_kafka_libs(libs) == libs  # present now: no second resolve

@@ -33,6 +33,7 @@ def streamlit_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
         "--server.address", settings.dashboard_host,
         "--server.port", str(settings.dashboard_port),
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
     ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))

@@ -22,7 +22,7 @@ RANGES = {
     "All data": None,
 }
 BUCKETS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
-MAX_POINTS = 120
+MAX_POINTS = 60
 
 
 class SerialStore:

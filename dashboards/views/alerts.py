@@ -14,7 +14,7 @@ from dashboards.common import current_user, store
 
 log = logging.getLogger("riskpulse.dashboard")
 SINCE = {"24 hours": timedelta(hours=24), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
-SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+SEVERITY_ICON = {"critical": ":red[:material/error:]", "warning": ":orange[:material/warning:]", "info": ":blue[:material/info:]"}
 
 
 def render() -> None:
@@ -42,7 +42,7 @@ def render() -> None:
 
 def _list_row(row: dict) -> dict:
     return {
-        "severity": f"{SEVERITY_ICON.get(row['severity'], '')} {row['severity']}",
+        "severity": row["severity"],
         "status": row["status"],
         "key": row["key"],
         "rule": row["rule"],
@@ -67,12 +67,15 @@ def _delivery(row: dict) -> str:
 def _detail(db, alert: dict) -> None:
     st.subheader(f"{SEVERITY_ICON.get(alert['severity'], '')} {alert['key']}")
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Negative share", f"{alert['share']:.0%}", f"{alert['share'] - alert['baseline_mean']:+.0%} vs baseline")
+    c1.metric(
+        "Negative share", f"{alert['share']:.0%}", f"{alert['share'] - alert['baseline_mean']:+.0%} vs baseline",
+        delta_color="inverse",
+    )
     c2.metric("z-score", f"{alert['z']:.1f}", f"peak {alert['peak_z']:.1f}", delta_color="off")
     c3.metric("Messages in window", f"{alert['count']:,}", f"{alert['negatives']:,} negative", delta_color="off")
-    c4.metric("Status", alert["status"], _delivery(alert), delta_color="off")
+    c4.metric("Webhook", _delivery(alert))
     st.caption(
-        f"Rule **{alert['rule']}** · window {alert['window_start']:%Y-%m-%d %H:%M}–{alert['window_end']:%H:%M} UTC · "
+        f"**{alert['status']}** · rule **{alert['rule']}** · window {alert['window_start']:%Y-%m-%d %H:%M}–{alert['window_end']:%H:%M} UTC · "
         f"models {', '.join(alert['model_versions']) or '–'} · id `{alert['alert_id']}`"
     )
 
@@ -93,7 +96,10 @@ def _detail(db, alert: dict) -> None:
             db, alert["window_start"], alert["window_end"], key={**alert["labels"], "sentiment": "negative"}, limit=10
         )
         if examples:
-            st.dataframe(pd.DataFrame(examples)[["ts", "text", "sentiment_prob", "model_version"]], hide_index=True)
+            st.dataframe(
+                pd.DataFrame(examples)[["ts", "text", "sentiment_prob", "model_version"]], hide_index=True,
+                column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="HH:mm:ss")},
+            )
         else:
             st.caption("None stored for this key and window.")
     _ack(db, alert)

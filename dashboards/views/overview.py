@@ -85,7 +85,7 @@ def _body(window: Window) -> None:
 def _volume_chart(frame: pd.DataFrame) -> alt.Chart:
     return (
         alt.Chart(frame)
-        .mark_area(interpolate="monotone")
+        .mark_bar()
         .encode(
             x=alt.X("bucket:T", title="time (UTC)"),
             y=alt.Y("sum(messages):Q", stack="zero", title="messages"),
@@ -99,7 +99,7 @@ def _volume_chart(frame: pd.DataFrame) -> alt.Chart:
 def _share_chart(frame: pd.DataFrame) -> alt.Chart:
     return (
         alt.Chart(frame)
-        .mark_line(point=True)
+        .mark_line(point=True, strokeWidth=1.5, opacity=0.8)
         .encode(
             x=alt.X("bucket:T", title="time (UTC)"),
             y=alt.Y("negative_share:Q", title="negative share", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),

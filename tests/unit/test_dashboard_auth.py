@@ -85,6 +85,6 @@ def test_streamlit_command_binds_where_settings_say():
     flags = dict(zip(argv[5::2], argv[6::2]))
     assert flags == {
         "--server.headless": "true", "--server.address": "127.0.0.2", "--server.port": "8611",
-        "--browser.gatherUsageStats": "false",
+        "--browser.gatherUsageStats": "false", "--client.toolbarMode": "viewer",
     }
     assert str(REPO_ROOT) in env["PYTHONPATH"].split(os.pathsep) and (REPO_ROOT / "dashboards" / "app.py").is_file()

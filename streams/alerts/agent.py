@@ -72,9 +72,22 @@ class AlertService:
         return self._commit(self.detector.advance(self.detector.watermark + idle))
 
     def _commit(self, events: list[AlertEvent]) -> list[AlertEvent]:
-        """Alerts first, then state: a crash in between re-detects the same (deterministic) alert."""
-        self.repo.save_alerts(e.alert for e in events)
-        self.repo.save_states(self.detector.take_dirty())
+        """Alerts first, then state: a crash in between re-detects the same (deterministic) alert.
+
+        While ClickHouse refuses, retry with backoff: records stay unacked, nothing is lost.
+        """
+        alerts, states = [e.alert for e in events], self.detector.take_dirty()
+        delay = 0.5
+        while True:
+            try:
+                self.repo.save_alerts(alerts)
+                self.repo.save_states(states)
+                break
+            except Exception as exc:  # noqa: BLE001 - any store failure means "not durable yet"
+                log.error("alerts/state not stored (%d alerts, %d keys), retrying in %.1fs: %r",
+                          len(alerts), len(states), delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
         if self.dispatcher is not None:
             self.dispatcher.submit(events)
         return events

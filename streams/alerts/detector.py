@@ -155,7 +155,8 @@ class Detector:
 
     def __init__(self, rules: RuleSet, states: dict[tuple[str, str], KeyState] | None = None) -> None:
         self.rules = rules
-        self.states: dict[tuple[str, str], KeyState] = states or {}
+        names = {r.name for r in rules.rules}
+        self.states: dict[tuple[str, str], KeyState] = {k: s for k, s in (states or {}).items() if k[0] in names}
         self.watermark = max((s.last_window_end for s in self.states.values()), default=0.0)
         self.late = 0
         self.dirty: set[tuple[str, str]] = set()

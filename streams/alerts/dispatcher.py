@@ -69,7 +69,7 @@ class Dispatcher:
         alerts = self.repo.recent_alerts(now - RESTORE_HORIZON_S)
         for alert in alerts:
             rule = next((r for r in self.grouper.rules.rules if r.name == alert.rule), None)
-            if rule is not None:
+            if rule is not None:  # alerts of rules no longer in the file are left alone
                 self.grouper.add(alert, now, notified.get(group_key(rule, alert), {}))
         log.info("dispatcher restored: %d pending deliveries, %d groups", len(self.pending), len(self.grouper.groups))
 

@@ -65,7 +65,7 @@ class Grouper:
     def add(self, alert: Alert, now: float, notified: dict[str, str] | None = None) -> None:
         try:
             rule = self.rules.by_name(alert.rule)
-        except StopIteration:
+        except KeyError:
             return  # rule removed since the alert opened
         key = group_key(rule, alert)
         g = self.groups.get(key)

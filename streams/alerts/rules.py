@@ -105,7 +105,11 @@ class RuleSet(BaseModel):
         return self
 
     def by_name(self, name: str) -> Rule:
-        return next(r for r in self.rules if r.name == name)
+        """The rule called ``name``; KeyError if the file no longer has it."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
 
 
 def parse_key(key: str) -> dict[str, str]:

@@ -74,7 +74,7 @@ def alert_settings(stack: Settings, tag: str, rules: Path) -> Settings:
         "topic_raw": f"{tag}.raw", "topic_scored": f"{tag}.scored", "topic_dead_letter": f"{tag}.dead-letter",
         "topic_alerts": f"{tag}.alerts", "topic_control": f"{tag}.control", "consumer_group": f"{tag}-workers",
         "alerts_consumer_group": f"{tag}-alerts", "alerts_web_port": free_ports(1)[0], "rules_file": rules,
-        "webhook_secret": TEST_SECRET, "webhook_backoff_s": 0.2, "webhook_max_attempts": 3,
+        "webhook_secret": TEST_SECRET, "webhook_backoff_s": 0.2, "webhook_max_attempts": 5,
         "alert_tick_s": 0.2, "alert_idle_advance_s": 4.0, "worker_session_timeout_s": 6.0,
     })
 
@@ -260,7 +260,7 @@ def test_burst_opens_one_alert_with_evidence_delivers_once_and_dead_letters(stac
     ok_rows = [d for d in rows if d["url"] == http_receiver.url]
     assert sorted((d["status"], d["attempts"]) for d in ok_rows) == [("delivered", 1), ("delivered", 4)]
     dead_rows = [d for d in rows if d["url"] == dead_url]
-    assert all(d["status"] == "dead" and d["attempts"] == 3 for d in dead_rows)
+    assert all(d["status"] == "dead" and d["attempts"] == 5 for d in dead_rows)
     assert all("ConnectError" in d["last_error"] for d in dead_rows), [d["last_error"] for d in dead_rows]
 
 

@@ -164,3 +164,9 @@ def test_false_alert_rate_on_binomial_noise_is_low():
             events += det.observe(Observation(id=f"{w}-{i}", ts=ts, topic="T", source="news", channel="c",
                                               negative=rng.random() < 0.15))
     assert len([e for e in events if e.kind == "opened"]) <= 1
+
+
+def test_states_of_rules_no_longer_configured_are_ignored():
+    det = Detector(_rules(), {("gone", MACRO): KeyState(mean=0.5, windows_seen=9, last_window_end=50.0)})
+    assert det.states == {} and det.watermark == 0.0
+    assert _run(det, [0, W]) == []

@@ -9,6 +9,7 @@ Also prints the detector's throughput. Run: python bench/alerts_false_rate.py [-
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # the detector logs each (false) alert at WARNING
     corpus = load_corpus(args.data)
     stream = shuffled(corpus, args.rounds)
     default_topic_rule = load_rules(DEFAULT_RULES).by_name("topic-negative-spike")

@@ -32,6 +32,7 @@ from streams.settings import Settings
 
 log = logging.getLogger("riskpulse.alerts")
 RESTORE_HORIZON_S = 7 * 24 * 3600
+ACKS_REFRESH_S = 10.0
 
 
 def delivery_id(notification_id: str, url: str) -> str:
@@ -59,6 +60,8 @@ class Dispatcher:
         self.inbox: queue.Queue[Alert] = queue.Queue()
         self.pending: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
+        self._acked_ids: set[str] = set()
+        self._acked_at = -ACKS_REFRESH_S
         self._thread: threading.Thread | None = None
 
     def restore(self) -> None:
@@ -85,16 +88,18 @@ class Dispatcher:
                 self.grouper.add(self.inbox.get_nowait(), now)
             except queue.Empty:
                 break
-        if any(g.last_sent is not None for g in self.grouper.groups.values()):
-            acked = self.repo.acked_ids()
-        else:
-            acked = set()
-        notifications = self.grouper.due(now, acked)
+        notifications = self.grouper.due(now, self._acked(now))
         if notifications:
             self._enqueue(notifications, now)
         for row in sorted(self.pending.values(), key=lambda r: r["next_attempt_at"]):
             if row["next_attempt_at"] <= self.clock() and not self._stop.is_set():
                 self._attempt(row)
+
+    def _acked(self, now: float) -> set[str]:
+        """Acknowledged alert ids (set by `riskpulse alerts ack`), re-read at most every 10 s."""
+        if now - self._acked_at >= ACKS_REFRESH_S and any(g.last_sent is not None for g in self.grouper.groups.values()):
+            self._acked_ids, self._acked_at = self.repo.acked_ids(), now
+        return self._acked_ids
 
     def _enqueue(self, notifications: list[Notification], now: float) -> None:
         rows = []

@@ -373,3 +373,30 @@ def test_alert_tables_round_trip_on_both_engines(store_fixture, request):
     assert (dead["attempts"], dead["last_error"]) == (3, "ConnectError: refused")
     assert repo.deliveries("pending") == []
     assert repo.last_notified() == {"g": {"alt_x": "open"}}
+
+
+def test_cli_list_show_ack(stack, server_store):
+    repo = AlertRepo(server_store)
+    now = time.time()
+    alert = Alert(alert_id="alt_cli", rule="r-cli", key=json.dumps({"topic": "Macro"}), labels={"topic": "Macro"},
+                  severity="critical", status="open", opened_at=now, updated_at=now, resolved_at=None,
+                  window_start=now - 60, window_end=now, count=50, negatives=40, share=0.8, baseline_mean=0.1,
+                  baseline_std=0.05, z=14.0, peak_z=14.0, windows=1,
+                  examples=({"id": "m-1", "text": "Bank run fears"},), model_versions=("v1",))
+    repo.save_alerts([alert])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKPULSE_")}
+    env.update(settings_env(stack))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*CLI, "alerts", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    listed = cli("list", "--status", "open")
+    assert listed.returncode == 0 and "alt_cli" in listed.stdout and "critical" in listed.stdout, listed.stderr
+    shown = cli("show", "alt_cli")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["examples"] == [{"id": "m-1", "text": "Bank run fears"}] and detail["z"] == 14.0
+    assert cli("ack", "alt_cli", "--by", "analyst", "--note", "looking").returncode == 0
+    assert "acked by analyst" in cli("list").stdout
+    missing = cli("ack", "alt_nope")
+    assert missing.returncode == 1 and "no alert alt_nope" in missing.stderr

@@ -53,23 +53,29 @@ def real_texts(shared: Path) -> list[str]:
     return texts
 
 
+def message(i: int, texts: list[str], seed: int = 7) -> dict:
+    """Message number ``i``, the same every time it is asked for (so a redelivery is an exact copy)."""
+    rng = random.Random(seed * 1_000_003 + i)
+    source, channel = rng.choice(SOURCES)
+    return {
+        "id": f"m{i}", "source": source, "channel": channel, "lang": "en",
+        "ts": END - timedelta(seconds=rng.randrange(int(SPAN.total_seconds()))), "text": texts[i % len(texts)],
+        "meta": "{}", "topic": rng.choice(TOPICS), "topic_prob": rng.random(),
+        "sentiment": rng.choices(["negative", "neutral", "positive"], [0.25, 0.5, 0.25])[0],
+        "sentiment_prob": rng.random(), "model_version": "bench-v1", "processed_at": END,
+    }
+
+
 def rows(n: int, texts: list[str], seed: int = 7):
-    """Batches of message rows; 1% of ids repeat (a redelivery) with a later processed_at."""
+    """Batches of message rows; 1% are redeliveries of an earlier message, stored again later."""
     rng = random.Random(seed)
-    span_s = int(SPAN.total_seconds())
     for first in range(0, n, BATCH):
         batch = []
         for i in range(first, min(n, first + BATCH)):
-            dup = i > 100 and rng.random() < 0.01
-            ident = f"m{rng.randrange(i)}" if dup else f"m{i}"
-            source, channel = rng.choice(SOURCES)
-            batch.append({
-                "id": ident, "source": source, "channel": channel, "lang": "en",
-                "ts": END - timedelta(seconds=rng.randrange(span_s)), "text": texts[i % len(texts)], "meta": "{}",
-                "topic": rng.choice(TOPICS), "topic_prob": rng.random(),
-                "sentiment": rng.choices(["negative", "neutral", "positive"], [0.25, 0.5, 0.25])[0],
-                "sentiment_prob": rng.random(), "model_version": "bench-v1", "processed_at": END,
-            })
+            if i > 100 and rng.random() < 0.01:
+                batch.append({**message(rng.randrange(i), texts, seed), "processed_at": END + timedelta(seconds=1)})
+            else:
+                batch.append(message(i, texts, seed))
         yield batch
 
 
@@ -80,14 +86,12 @@ def pages(store) -> dict[str, callable]:
         "overview (24h)": lambda: (
             queries.sentiment_counts(store, day_start, END),
             queries.series(store, day_start, END, 900, "topic"),
-            queries.series(store, day_start, END, 900, "source"),
             queries.movers(store, END - timedelta(hours=6), END, day_start),
         ),
         "overview (all 30d)": lambda: (
             queries.data_bounds(store),
             queries.sentiment_counts(store, END - SPAN, END),
             queries.series(store, END - SPAN, END, 6 * 3600, "topic"),
-            queries.series(store, END - SPAN, END, 6 * 3600, "source"),
             queries.movers(store, END - SPAN / 4, END, END - SPAN),
         ),
         "alerts (one alert)": lambda: (
@@ -99,7 +103,7 @@ def pages(store) -> dict[str, callable]:
             queries.explore(store, queries.Filters(sentiments=("negative",), start=week_start, end=END)),
         ),
         "explore (text search)": lambda: queries.explore(store, queries.Filters(text="overdraft")),
-        "label queue": lambda: queries.label_queue(store, "sentiment"),
+        "label queue (7 days)": lambda: queries.label_queue(store, "sentiment", since=END - timedelta(days=7)),
     }
 
 

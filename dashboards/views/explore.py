@@ -20,16 +20,22 @@ SCORE_COLUMNS = {
 }
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def _choices(column: str) -> list[str]:
+    """Filter choices change slowly; re-read them every 5 minutes, not on every search."""
+    return queries.distinct_values(store(), column)
+
+
 def render() -> None:
     st.title("Explore")
     db = store()
     with st.form("explore"):
         text = st.text_input("Text contains", placeholder="e.g. overdraft, downgrade, fraud")
         c1, c2, c3, c4 = st.columns(4)
-        topics = c1.multiselect("Topic", queries.distinct_values(db, "topic"))
+        topics = c1.multiselect("Topic", _choices("topic"))
         sentiments = c2.multiselect("Sentiment", ["negative", "neutral", "positive"])
-        sources = c3.multiselect("Source", queries.distinct_values(db, "source"))
-        channels = c4.multiselect("Channel", queries.distinct_values(db, "channel"))
+        sources = c3.multiselect("Source", _choices("source"))
+        channels = c4.multiselect("Channel", _choices("channel"))
         c1, c2 = st.columns(2)
         days = c1.date_input("Dates (UTC)", value=(), help="Leave empty for all dates")
         confidence = c2.slider("Model confidence (lower of topic/sentiment probability)", 0.0, 1.0, (0.0, 1.0), 0.05)

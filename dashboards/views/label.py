@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
@@ -13,11 +14,15 @@ from dashboards.common import current_user, store
 log = logging.getLogger("riskpulse.dashboard")
 SENTIMENTS = ["negative", "neutral", "positive"]
 QUEUE_SIZE = 10
+RECENT = timedelta(days=7)
 
 
 def render() -> None:
     st.title("Label")
-    st.caption("Messages the model is least confident about come first; each verdict is stored with who and when.")
+    st.caption(
+        "Messages of the last 7 days the model is least confident about come first; "
+        "each verdict is stored with who and when, and retraining learns from it."
+    )
     db = store()
     task = st.radio("What to label", ["sentiment", "topic"], horizontal=True, key="label_task")
     user = current_user() or st.text_input("Your name (stored with each label)", key="label_user")
@@ -28,7 +33,9 @@ def render() -> None:
         return
 
     options = SENTIMENTS if task == "sentiment" else sorted(queries.distinct_values(db, "topic"))
-    queue = queries.label_queue(db, task, limit=QUEUE_SIZE)
+    bounds = queries.data_bounds(db)
+    since = bounds[1] - RECENT if bounds else None
+    queue = queries.label_queue(db, task, limit=QUEUE_SIZE, since=since)
     if not queue:
         st.info("Nothing left to label for this task.")
     for row in queue:

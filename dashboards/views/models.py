@@ -49,7 +49,10 @@ def render() -> None:
     retrain_runs = queries.retrain_runs(store())
     if retrain_runs is not None:
         st.subheader("Retraining runs")
-        st.dataframe(pd.DataFrame(retrain_runs), hide_index=True, width="stretch")
+        if retrain_runs:
+            st.dataframe(pd.DataFrame(retrain_runs), hide_index=True, width="stretch")
+        else:
+            st.caption("No retraining runs yet (`riskpulse retrain` or the scheduler starts one).")
 
 
 def _index_of(versions: list[str], current: str | None) -> int:
@@ -73,7 +76,7 @@ def _reports(path: Path) -> dict[str, dict[str, Any]]:
     return {f.stem: json.loads(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.json"))}
 
 
-def confusion_chart(confusion: dict[str, Any]) -> alt.Chart:
+def confusion_chart(confusion: dict[str, Any]) -> alt.LayerChart:
     """Row-normalised heatmap (rows = gold label), counts in the tooltip."""
     labels, matrix = confusion["labels"], confusion["matrix"]
     cells = []
@@ -83,14 +86,16 @@ def confusion_chart(confusion: dict[str, Any]) -> alt.Chart:
             cells.append({"gold": gold, "predicted": predicted, "count": count, "share": count / total if total else 0.0})
     frame = pd.DataFrame(cells)
     size = max(220, 22 * len(labels))
-    return (
-        alt.Chart(frame)
-        .mark_rect()
-        .encode(
-            x=alt.X("predicted:N", sort=labels, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
-            y=alt.Y("gold:N", sort=labels, axis=alt.Axis(labelLimit=160)),
-            color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="row share"),
-            tooltip=["gold:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".1%")],
-        )
-        .properties(height=size)
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:N", sort=labels, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
+        y=alt.Y("gold:N", sort=labels, axis=alt.Axis(labelLimit=160)),
     )
+    cells = base.mark_rect().encode(
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="row share"),
+        tooltip=["gold:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".1%")],
+    )
+    counts = base.mark_text(fontSize=10).encode(
+        text=alt.condition("datum.count > 0", "count:Q", alt.value("")),
+        color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("#333")),
+    )
+    return alt.layer(cells, counts).properties(height=size)

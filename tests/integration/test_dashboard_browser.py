@@ -8,6 +8,7 @@ Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import urllib.request
@@ -20,6 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dashboards import auth
+from models.evaluation import report
+from models.registry import Registry
 from dashboards.cli import streamlit_command
 from streams.db import migrate
 from streams.settings import Settings
@@ -34,6 +37,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT_MS = 45_000
 PASSWORD = "correct horse battery"
+CURRENT = "20261120-000000-bbbbbb"
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +76,28 @@ def _serve(settings: Settings, log: Path) -> subprocess.Popen:
     raise AssertionError(f"dashboard did not answer {url} within 60 s:\n{log.read_text()[-3000:]}")
 
 
+def _registry(root: Path) -> Registry:
+    """Two evaluated versions (figures from real gold/predicted label lists), the second current."""
+    registry = Registry(root)
+    gold = ["negative", "neutral", "positive", "neutral", "negative", "positive", "neutral", "neutral"]
+    for version, predicted in (("20261101-000000-aaaaaa", ["neutral"] * 8), (CURRENT, gold[:6] + ["positive", "neutral"])):
+        result = report(gold, predicted)
+        with registry.write(version) as out:
+            (out / "metrics.json").write_text(json.dumps({"score": result["macro_f1"], "validation": {"sentiment": result}}))
+            (out / "reports").mkdir()
+            (out / "reports" / "sentiment.json").write_text(json.dumps(result))
+    registry.promote(CURRENT)
+    return registry
+
+
 @pytest.fixture(scope="module")
 def dashboards(stack: Settings, filled, tmp_path_factory) -> Iterator[dict[str, str]]:
     """Two app instances on 127.0.0.1: an open one, and one that requires a login."""
     tmp = tmp_path_factory.mktemp("dashboard")
     open_port, login_port = free_ports(2)
-    open_settings = stack.model_copy(update={"dashboard_host": "127.0.0.1", "dashboard_port": open_port})
+    open_settings = stack.model_copy(update={
+        "dashboard_host": "127.0.0.1", "dashboard_port": open_port, "registry_dir": _registry(tmp / "registry").root,
+    })
     login_settings = stack.model_copy(update={
         "dashboard_host": "127.0.0.1", "dashboard_port": login_port, "dashboard_require_login": True,
         "dashboard_users": f"ann:{auth.hash_password(PASSWORD)}",
@@ -166,6 +186,13 @@ def test_label_submitted_in_the_page_lands_in_the_labels_table(page: Page, dashb
     rows = store.query("SELECT message_id, task, label, labeled_by FROM labels")
     assert rows == [{"message_id": least_sure.id, "task": "sentiment", "label": new_label,
                      "labeled_by": "analyst-browser"}]
+
+
+def test_models_page_shows_current_version_and_confusion_matrix(page: Page, dashboards):
+    page.goto(f"{dashboards['open']}/models")
+    expect(_metric(page, "Current model version")).to_have_text(CURRENT, timeout=WAIT_MS)
+    expect(_metric(page, "Accuracy")).to_have_text(f"{7 / 8:.3f}")
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(1, timeout=WAIT_MS)
 
 
 def test_wrong_password_is_refused(page: Page, dashboards, filled):

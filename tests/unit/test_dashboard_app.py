@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit import cache_data as st_cache_data
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from dashboards import auth, common
+from models.evaluation import report
+from models.registry import Registry
 from streams.settings import get_settings
 from tests.fixtures.dashboard import spike_alert, store_alert
 from tests.fixtures.stack import settings_env
@@ -39,6 +43,7 @@ def app_settings(monkeypatch, filled_store, chdb_settings) -> Iterator[list]:
     yield messages
     common.store().close()
     common.store.clear()
+    st_cache_data.clear()
     get_settings.cache_clear()
     st_config.set_option("server.address", previous)
 
@@ -122,3 +127,26 @@ def test_off_loopback_without_users_shows_the_fix(app_settings, monkeypatch):
     st_config.set_option("server.address", "0.0.0.0")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert "RISKPULSE_DASHBOARD_USERS" in at.error[0].value and not at.metric
+
+
+def test_models_page_shows_current_version_figures_and_history(app_settings, monkeypatch, tmp_path):
+    registry = Registry(tmp_path / "registry")
+    gold = ["negative", "neutral", "positive", "neutral", "negative", "positive"]
+    for version, predicted in (("20261101-000000-aaaaaa", ["neutral"] * 6), ("20261120-000000-bbbbbb", gold[:5] + ["neutral"])):
+        result = report(gold, predicted)
+        with registry.write(version) as out:
+            metrics = {"score": result["macro_f1"], "validation": {"fin-sentiment": result}}
+            (out / "metrics.json").write_text(json.dumps(metrics))
+            (out / "reports").mkdir()
+            (out / "reports" / "fin-sentiment.json").write_text(json.dumps(result))
+    registry.promote("20261120-000000-bbbbbb")
+    monkeypatch.setenv("RISKPULSE_REGISTRY_DIR", str(registry.root))
+    get_settings.cache_clear()
+    at = AppTest.from_function(_page, args=("models",), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert _values(at)["Current model version"] == "20261120-000000-bbbbbb"
+    assert _values(at)["Accuracy"] == f"{5 / 6:.3f}"
+    history = at.dataframe[0].value
+    assert list(history["version"]) == ["20261120-000000-bbbbbb", "20261101-000000-aaaaaa"]
+    assert list(history["current"]) == [True, False]
+    assert len(at.get("vega_lite_chart")) == 1

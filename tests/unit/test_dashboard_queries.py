@@ -109,6 +109,10 @@ def test_label_queue_is_least_confident_first_and_skips_labelled(filled_store):
     assert abs(stored[0]["labeled_at"] - row["labeled_at"].timestamp()) < 1
     assert queries.label_counts(store) == [{"task": "sentiment", "label": "negative", "n": 1}]
 
+    since = max(m.ts for m in messages) - timedelta(hours=1)
+    recent = queries.label_queue(store, "topic", limit=100, since=since)
+    assert {r["id"] for r in recent} == {m.id for m in messages if m.ts >= since.replace(microsecond=0)}
+
 
 def test_add_label_rejects_unknown_task_or_missing_user():
     store = MemoryStore()

@@ -130,13 +130,13 @@ def score(
     batch_size: int = typer.Option(256, min=1, help="Messages classified together."),
 ) -> None:
     """Batch-score a file offline through chDB (no Kafka, no server) into a table or a CSV."""
-    from models.inference import Engine
-
-    settings = get_settings()
     target = None if out == "table" else Path(out)
     if target is not None and target.suffix.lower() != ".csv":
         typer.echo(f"--out must be 'table' or a .csv path, not {out!r}", err=True)
         raise typer.Exit(2)
+    from models.inference import Engine
+
+    settings = get_settings()
     try:
         engine = Engine.load(settings, model_version)
         report = score_file(file, settings, engine, target, source, batch_size)

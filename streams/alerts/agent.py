@@ -43,6 +43,27 @@ def settle_time(rules: RuleSet, ts: float) -> float:
     return max(math.floor(ts / r.window_s) * r.window_s + r.window_s + r.grace_s for r in rules.rules)
 
 
+class PartitionWatermarks:
+    """Event time as far as every active partition has got: the slowest one decides.
+
+    Partitions are consumed at different speeds (a backlog on one, a quiet key on
+    another), so the latest event time seen anywhere would close windows before a
+    lagging partition's records arrive. A partition silent for ``idle_s`` stops counting.
+    """
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self.parts: dict[int, tuple[float, float]] = {}
+
+    def see(self, partition: int, ts: float, now: float) -> None:
+        latest = self.parts.get(partition, (ts, now))[0]
+        self.parts[partition] = (max(latest, ts), now)
+
+    def current(self, now: float) -> float:
+        active = [ts for ts, seen in self.parts.values() if now - seen < self.idle_s]
+        return min(active) if active else max((ts for ts, _ in self.parts.values()), default=0.0)
+
+
 class AlertService:
     """Detector + persistence, called from the agent (one thread: the executor)."""
 
@@ -53,15 +74,18 @@ class AlertService:
         self.dispatcher = dispatcher
         self.detector = Detector(rules, repo.load_states())
         self.last_arrival = time.monotonic()
+        self.watermarks = PartitionWatermarks(settings.alert_idle_advance_s)
         log.info("alert detector restored %d keys, watermark %s", len(self.detector.states), self.detector.watermark)
 
-    def observe(self, msgs: list[ScoredMessage]) -> list[AlertEvent]:
-        events: list[AlertEvent] = []
-        for msg in msgs:
-            events += self.detector.observe(observation(msg))
+    def observe(self, msgs: list[tuple[int, ScoredMessage]]) -> list[AlertEvent]:
+        """(partition, message) pairs of one batch → alert events, stored before returning."""
+        now = time.monotonic()
+        for partition, msg in msgs:
+            self.detector.add(observation(msg))
+            self.watermarks.see(partition, msg.ts.timestamp(), now)
         if msgs:
-            self.last_arrival = time.monotonic()
-        return self._commit(events)
+            self.last_arrival = now
+        return self._commit(self.detector.advance(self.watermarks.current(now)))
 
     def tick(self) -> list[AlertEvent]:
         """When the stream goes quiet, let event time follow the clock so windows still close."""
@@ -125,7 +149,7 @@ def register_alerts(app: Any, settings: Settings, service: AlertService) -> Any:
                     log.error("skipping bad scored record %s[%s]@%s: %s", m.topic, m.partition, m.offset, exc)
                     await stream.ack(event)
                     continue
-                msgs.append(msg)
+                msgs.append((event.message.partition, msg))
                 held.append((settle_time(service.rules, msg.ts.timestamp()), event))
             events = await loop.run_in_executor(executor, service.observe, msgs)
             await publish(events)

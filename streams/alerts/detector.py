@@ -163,6 +163,12 @@ class Detector:
         self._next_due = 0.0
 
     def observe(self, obs: Observation) -> list[AlertEvent]:
+        """One in-order stream: count the observation, then let event time follow it."""
+        self.add(obs)
+        return self.advance(obs.ts)
+
+    def add(self, obs: Observation) -> None:
+        """Count an observation in its open windows (dropped as late if they closed)."""
         for rule in self.rules.rules:
             key = rule.key_of(obs.fields)
             if key is None:
@@ -181,7 +187,6 @@ class Detector:
                 win.negatives += 1
                 if len(win.examples) < rule.examples:
                     win.examples.append({"id": obs.id, "text": obs.text[:EXAMPLE_CHARS]})
-        return self.advance(obs.ts)
 
     def advance(self, watermark: float) -> list[AlertEvent]:
         """Move event time forward to ``watermark``; close every window it passes."""

@@ -1,0 +1,92 @@
+"""The agent's plain parts: watermarks over partitions, ack timing, the service's commits."""
+
+from datetime import datetime, timezone
+
+import streams.alerts.agent as agent_mod
+from streams.alerts.agent import AlertService, PartitionWatermarks, settle_time
+from streams.alerts.rules import Rule, RuleSet
+from streams.schema import ScoredMessage
+from streams.settings import Settings
+
+RULES = RuleSet(rules=(
+    Rule(name="a", key=("topic",), window_s=10, grace_s=1, min_volume=5, min_baseline_windows=2),
+    Rule(name="b", key=("topic", "channel"), window_s=30, grace_s=2, min_volume=5, min_baseline_windows=2),
+))
+
+
+def test_slowest_active_partition_sets_the_watermark():
+    wm = PartitionWatermarks(idle_s=5)
+    wm.see(0, 100.0, now=0)
+    wm.see(1, 40.0, now=0)
+    assert wm.current(now=1) == 40.0
+    wm.see(1, 30.0, now=2)           # out of order within a partition: never goes back
+    assert wm.current(now=2) == 40.0
+    assert wm.current(now=6) == 40.0     # partition 0 idle, partition 1 still active
+    assert wm.current(now=8) == 100.0    # all idle: the latest seen anywhere
+    assert PartitionWatermarks(5).current(0) == 0.0
+
+
+def test_idle_partition_stops_holding_back():
+    wm = PartitionWatermarks(idle_s=5)
+    wm.see(0, 100.0, now=0)
+    wm.see(1, 40.0, now=0)
+    wm.see(0, 120.0, now=6)
+    assert wm.current(now=6) == 120.0
+
+
+def test_settle_time_is_the_last_window_close_over_rules():
+    assert settle_time(RULES, 12.0) == max(20 + 1, 30 + 2)
+    assert settle_time(RULES, 31.0) == max(40 + 1, 60 + 2)
+
+
+class FlakyRepo:
+    def __init__(self, failures=0):
+        self.failures = failures
+        self.alerts, self.states = [], []
+
+    def load_states(self):
+        return {}
+
+    def save_alerts(self, alerts):
+        alerts = list(alerts)
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("clickhouse down")
+        self.alerts += alerts
+
+    def save_states(self, states):
+        self.states += list(states)
+
+
+def _msg(i, ts, topic="Macro", negative=False):
+    return ScoredMessage(id=f"m{i}", source="news", channel="c", ts=datetime.fromtimestamp(ts, timezone.utc),
+                         text="t", topic=topic, topic_prob=1, sentiment="negative" if negative else "neutral",
+                         sentiment_prob=1, model_version="v1")
+
+
+def test_service_stores_alerts_and_state_and_retries_the_store(monkeypatch):
+    monkeypatch.setattr(agent_mod.time, "sleep", lambda s: None)
+    repo = FlakyRepo(failures=2)
+    service = AlertService(Settings(), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None)
+    batch = []
+    for w in range(4):
+        for i in range(10):
+            batch.append((i % 2, _msg(f"{w}-{i}", 1000 + w * 10 + i, negative=(w == 3 or i == 0))))
+    batch.append((0, _msg("x0", 1045)))
+    batch.append((1, _msg("x1", 1045)))
+    events = service.observe(batch)
+    assert [e.kind for e in events] == ["opened"]
+    assert [a.alert_id for a in repo.alerts] == [events[0].alert.alert_id]
+    assert {(r, k) for r, k, _ in repo.states} == {("a", '{"topic": "Macro"}')}
+    assert repo.failures == 0   # the failed writes were retried, not dropped
+
+
+def test_tick_advances_event_time_only_after_idle(monkeypatch):
+    repo = FlakyRepo()
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None)
+    service.observe([(0, _msg(1, 1000.0))])
+    assert service.tick() == [] and service.detector.watermark == 1000.0
+    monkeypatch.setattr(agent_mod.time, "monotonic", lambda: service.last_arrival + 20)
+    service.tick()
+    assert service.detector.watermark == 1020.0
+    assert service.detector.states[("a", '{"topic": "Macro"}')].windows_seen == 1

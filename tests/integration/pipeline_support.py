@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kafka.errors import KafkaError
+
 from streams.schema import Message
 from streams.settings import Settings
 from streams.topics import group_lag
@@ -167,9 +169,15 @@ def wait_drained(settings: Settings, workers: list[Worker], timeout: float = 300
     while time.monotonic() < deadline:
         for w in workers:
             w.assert_alive()
-        lag = group_lag(settings)
-        if lag and not any(lag.values()):
-            return
+        try:
+            lag = group_lag(settings)
+        except KafkaError as exc:  # a fresh broker has no group coordinator for a moment
+            if not exc.retriable:
+                raise
+            lag = str(exc)
+        else:
+            if lag and not any(lag.values()):
+                return
         time.sleep(1)
     logs = "\n---\n".join(w.tail() for w in workers)
     raise AssertionError(f"group {settings.consumer_group} still lags {lag} after {timeout}s:\n{logs}")

@@ -60,7 +60,7 @@ def _window(start: datetime, end: datetime) -> dict[str, int]:
 
 # Time bounds go in PREWHERE: rows outside the window are dropped before FINAL merges
 # versions, which is 5x faster at 1M rows and exact because every version of a message
-# (same id) carries the same event time.
+# (same id) carries the same event time (see Filters.where).
 IN_WINDOW = "PREWHERE ts >= toDateTime(%(start)s) AND ts < toDateTime(%(end)s)"
 
 
@@ -160,36 +160,41 @@ class Filters:
     max_confidence: float = 1.0
 
     def where(self) -> tuple[str, dict[str, Any]]:
-        """PREWHERE (time) and WHERE (the rest) made only of fixed fragments, and the parameters they name."""
-        times: list[str] = []
-        clauses: list[str] = []
+        """PREWHERE/WHERE made only of fixed fragments, and the parameters they name.
+
+        What a message *is* (time, text, source, channel) is the same in every stored version
+        of it, so it filters in PREWHERE, before FINAL; scores can differ between versions
+        (a re-scored message), so they filter in WHERE, after FINAL picked the latest.
+        """
+        message: list[str] = []
+        scores: list[str] = []
         params: dict[str, Any] = {}
         if self.text.strip():
-            clauses.append("positionCaseInsensitiveUTF8(text, %(text)s) > 0")
+            message.append("positionCaseInsensitiveUTF8(text, %(text)s) > 0")
             params["text"] = self.text.strip()
-        for name, column, values in (
-            ("topics", "topic", self.topics),
-            ("sentiments", "sentiment", self.sentiments),
-            ("sources", "source", self.sources),
-            ("channels", "channel", self.channels),
+        for name, column, values, where in (
+            ("sources", "source", self.sources, message),
+            ("channels", "channel", self.channels, message),
+            ("topics", "topic", self.topics, scores),
+            ("sentiments", "sentiment", self.sentiments, scores),
         ):
             if values:
-                clauses.append(f"has(%({name})s, {column})")
+                where.append(f"has(%({name})s, {column})")
                 params[name] = [str(v) for v in values]
         if self.start is not None:
-            times.append("ts >= toDateTime(%(start)s)")
+            message.append("ts >= toDateTime(%(start)s)")
             params["start"] = epoch(self.start)
         if self.end is not None:
-            times.append("ts < toDateTime(%(end)s)")
+            message.append("ts < toDateTime(%(end)s)")
             params["end"] = epoch(self.end)
         if self.min_confidence > 0:
-            clauses.append("least(topic_prob, sentiment_prob) >= %(min_conf)s")
+            scores.append("least(topic_prob, sentiment_prob) >= %(min_conf)s")
             params["min_conf"] = float(self.min_confidence)
         if self.max_confidence < 1:
-            clauses.append("least(topic_prob, sentiment_prob) <= %(max_conf)s")
+            scores.append("least(topic_prob, sentiment_prob) <= %(max_conf)s")
             params["max_conf"] = float(self.max_confidence)
-        sql = f"PREWHERE {' AND '.join(times)} " if times else ""
-        return sql + f"WHERE {' AND '.join(clauses) or '1'}", params
+        sql = f"PREWHERE {' AND '.join(message)} " if message else ""
+        return sql + f"WHERE {' AND '.join(scores) or '1'}", params
 
 
 MESSAGE_COLUMNS = (

@@ -126,9 +126,12 @@ def register_alerts(app: Any, settings: Settings, service: AlertService) -> Any:
     streams: list[Any] = []  # the agent's stream, for acks from the timer
 
     async def publish(events: list[AlertEvent]) -> None:
-        for e in events:
-            body = {"event": e.kind, **e.alert.to_dict()}
-            await alerts_topic.send(key=e.alert.key.encode(), value=json.dumps(body).encode())
+        """Alert events onto the alerts topic, acknowledged by the broker before records are acked."""
+        futures = [
+            await alerts_topic.send(key=e.alert.key.encode(), value=json.dumps({"event": e.kind, **e.alert.to_dict()}).encode())
+            for e in events
+        ]
+        await asyncio.gather(*futures)
 
     async def release() -> None:
         """Ack records whose windows are closed and persisted."""
@@ -182,6 +185,7 @@ def run_alerts(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={
         "consumer_group": settings.alerts_consumer_group, "web_port": settings.alerts_web_port,
     }))
+    app.conf.datadir = settings.home / f"{settings.alerts_consumer_group}-data"  # not the working directory
     register_alerts(app, settings, service)
     dispatcher.start()
     log.info("alerts: %d rules from %s, %s → %s + webhooks", len(rules.rules), settings.rules_file or "default",

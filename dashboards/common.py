@@ -52,10 +52,16 @@ class SerialStore:
 
 @st.cache_resource(show_spinner=False)
 def store() -> SerialStore:
-    """The process-wide store (ClickHouse server normally; chDB only if no worker holds its directory)."""
+    """The process-wide store (ClickHouse server normally; chDB only if no worker holds its directory).
+
+    Migrated on open (every DDL is CREATE … IF NOT EXISTS) so a fresh database shows empty pages, not errors.
+    """
+    from streams.db import migrate
     from streams.sinks import open_store
 
-    return SerialStore(open_store(settings()))
+    backend = open_store(settings())
+    migrate(backend)
+    return SerialStore(backend)
 
 
 def settings() -> Settings:

@@ -154,7 +154,7 @@ def test_alert_page_shows_the_alert_and_acks_it(page: Page, dashboards, filled):
     expect(_metric(page, "Messages in window")).to_have_text(f"{alert.count:,}")
     expect(page.get_by_text(alert.examples[0]["text"][:40]).first).to_be_visible()
     page.get_by_label("Your name").fill("analyst-browser")
-    page.get_by_role("button", name="Acknowledge").click()
+    page.get_by_test_id("stForm").get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_text("Acknowledged by analyst-browser")).to_be_visible(timeout=WAIT_MS)
     acks = store.query("SELECT alert_id, acked_by FROM alert_acks")
     assert acks == [{"alert_id": alert.alert_id, "acked_by": "analyst-browser"}]
@@ -165,7 +165,7 @@ def test_search_box_injection_returns_no_rows_and_drops_nothing(page: Page, dash
     page.goto(f"{dashboards['open']}/explore")
     expect(page.get_by_text(f"{len(messages):,} matching messages")).to_be_visible(timeout=WAIT_MS)
     page.get_by_label("Text contains").fill("'; DROP TABLE messages; --")
-    page.get_by_role("button", name="Search").click()
+    page.get_by_test_id("stForm").get_by_role("button", name="Search").click()
     expect(page.get_by_text("0 matching messages", exact=True)).to_be_visible(timeout=WAIT_MS)
     assert store.query("SELECT count() AS n FROM messages FINAL") == [{"n": len(messages)}]
 
@@ -200,10 +200,10 @@ def test_wrong_password_is_refused(page: Page, dashboards, filled):
     page.goto(dashboards["login"])
     page.get_by_label("User", exact=True).fill("ann")
     page.get_by_label("Password", exact=True).fill("not the password")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_test_id("stForm").get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Wrong user or password.")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_test_id("stMetricValue")).to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "dashboard-login-refused.png"), full_page=True)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_test_id("stForm").get_by_role("button", name="Log in").click()
     expect(_metric(page, "Messages")).to_have_text(f"{len(messages):,}", timeout=WAIT_MS)

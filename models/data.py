@@ -119,6 +119,7 @@ DATASET_TASK: dict[str, str] = {
     "twitter-financial-news-sentiment": "sentiment", "financial-phrasebank": "sentiment",
     "twitter-financial-news-topic": "topic", "banking77": "topic", "cfpb-complaints-sample": "topic",
 }
+CUSTOMER_DATASETS: tuple[str, ...] = ("banking77", "cfpb-complaints-sample")
 TRAIN_DATASETS: tuple[str, ...] = (
     "twitter-financial-news-sentiment", "twitter-financial-news-topic", "banking77", "cfpb-complaints-sample",
 )

@@ -77,7 +77,7 @@ def show(alert_id: str) -> None:
     """One alert with its evidence and webhook deliveries, as JSON."""
     repo = _repo()
     try:
-        rows = [r for r in repo.list_alerts(None, 100_000) if r["alert_id"] == alert_id]
+        rows = repo.list_alerts(None, 1, alert_id)
         deliveries = [d for d in repo.deliveries(None, 100_000) if alert_id in json.loads(d["alert_states"])]
     finally:
         repo.store.close()
@@ -97,7 +97,7 @@ def ack(alert_id: str, note: str = typer.Option("", help="Why, for the record.")
     """Acknowledge an alert: it stays open but is no longer repeated."""
     repo = _repo()
     try:
-        if not [r for r in repo.list_alerts(None, 100_000) if r["alert_id"] == alert_id]:
+        if not repo.list_alerts(None, 1, alert_id):
             _fail(RiskPulseError(f"no alert {alert_id}; see `riskpulse alerts list`"))
         repo.ack(alert_id, by or getpass.getuser(), note)
     finally:

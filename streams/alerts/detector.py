@@ -104,6 +104,7 @@ class KeyState:
     mean: float = 0.0
     var: float = 0.0
     windows_seen: int = 0
+    weight: float = 0.0  # baseline evidence in full windows (a window of min_volume messages = 1)
     last_window_end: float = 0.0
     cooldown_until: float = 0.0
     alert: Alert | None = None
@@ -115,6 +116,7 @@ class KeyState:
             "mean": self.mean,
             "var": self.var,
             "windows_seen": self.windows_seen,
+            "weight": self.weight,
             "last_window_end": self.last_window_end,
             "cooldown_until": self.cooldown_until,
             "alert": self.alert.to_dict() if self.alert else None,
@@ -127,6 +129,7 @@ class KeyState:
             mean=data["mean"],
             var=data["var"],
             windows_seen=data["windows_seen"],
+            weight=data["weight"],
             last_window_end=data["last_window_end"],
             cooldown_until=data["cooldown_until"],
             alert=alert,
@@ -220,7 +223,7 @@ class Detector:
         share = win.negatives / win.count
         std = effective_std(rule, state.mean, state.var, win.count)
         z = (share - state.mean) / std
-        judged = state.windows_seen >= rule.min_baseline_windows and win.count >= rule.min_volume
+        judged = state.weight >= rule.min_baseline_windows and win.count >= rule.min_volume
         spiking = judged and z >= rule.threshold_z
         state.last_window_end = end
         if spiking:
@@ -247,11 +250,10 @@ class Detector:
             return events
         if state.alert:
             events.append(self._resolve(rule, state, end))
-        weight = rule.alpha * min(1.0, win.count / rule.min_volume)
-        if state.windows_seen == 0:
-            state.mean, state.var = share, 0.0
-        else:
-            state.mean, state.var = ewma_update(state.mean, state.var, share, weight)
+        # a thin window counts for less; early on, a plain average (no stale first guess)
+        w = min(1.0, win.count / rule.min_volume)
+        state.weight += w
+        state.mean, state.var = ewma_update(state.mean, state.var, share, max(rule.alpha * w, w / state.weight))
         state.windows_seen += 1
         return events
 

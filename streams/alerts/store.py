@@ -110,13 +110,14 @@ class AlertRepo:
         )
         return [alert_from_row(r) for r in rows]
 
-    def list_alerts(self, status: str | None, limit: int) -> list[dict[str, Any]]:
-        where = "WHERE status = %(status)s" if status else ""
+    def list_alerts(self, status: str | None, limit: int, alert_id: str | None = None) -> list[dict[str, Any]]:
+        conditions = [c for c, v in (("status = %(status)s", status), ("alert_id = %(alert_id)s", alert_id)) if v]
+        where = "WHERE " + " AND ".join(conditions) if conditions else ""
         return self.store.query(
             f"SELECT a.*, k.acked_by AS acked_by FROM (SELECT * FROM alerts FINAL {where}) AS a "
             "LEFT JOIN (SELECT alert_id, argMax(acked_by, acked_at) AS acked_by FROM alert_acks GROUP BY alert_id) AS k "
             "USING alert_id ORDER BY opened_at DESC LIMIT %(limit)s",
-            {"status": status, "limit": limit},
+            {"status": status, "limit": limit, "alert_id": alert_id},
         )
 
     def acked_ids(self) -> set[str]:

@@ -170,3 +170,20 @@ def test_states_of_rules_no_longer_configured_are_ignored():
     det = Detector(_rules(), {("gone", MACRO): KeyState(mean=0.5, windows_seen=9, last_window_end=50.0)})
     assert det.states == {} and det.watermark == 0.0
     assert _run(det, [0, W]) == []
+
+
+def test_a_thin_first_window_does_not_poison_the_baseline():
+    det = Detector(_rules())
+    _window(det, 0, n=1, neg=1)                       # one negative message at night
+    _run(det, [i * W for i in range(1, 5)])           # then normal volume, 10% negative
+    state = det.states[("r", MACRO)]
+    # windows 0-3 are closed (4 is open): 1/20 + 3 windows of evidence, the first guess averaged away
+    assert state.weight == pytest.approx(3.05) and state.mean == pytest.approx(0.1, abs=0.02)
+    assert [e.kind for e in _run(det, [5 * W, 6 * W], neg=30)] == ["opened"]
+
+
+def test_baseline_needs_enough_volume_not_just_windows():
+    det = Detector(_rules(min_baseline_windows=3))
+    _run(det, [i * W for i in range(6)], n=5, neg=0)  # five closed thin windows = 1.25 windows of evidence
+    assert det.states[("r", MACRO)].weight == pytest.approx(1.25)
+    assert _run(det, [6 * W, 7 * W], n=40, neg=40) == []

@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> faust.App:
         settings.consumer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
+        datadir=str(settings.home / f"{settings.consumer_group}-data"),  # not the working directory
         autodiscover=False,
         web_port=settings.web_port,
         web_bind="127.0.0.1",

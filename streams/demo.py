@@ -1,7 +1,7 @@
 """`riskpulse demo`: the README's main job — the whole pipeline on the bundled sample.
 
-Brings the stack up, trains a quick model when the registry has none, starts a worker
-and the dashboard as their own processes (a worker and a dashboard cannot share one
+Brings the stack up, trains a quick model when the registry has none, starts a worker,
+the alert detector and the dashboard as their own processes (a worker and a dashboard cannot share one
 chDB directory, so the demo uses the ClickHouse server), replays the sample with its
 timestamps moved up to now, and keeps everything running until Ctrl-C.
 """
@@ -96,9 +96,10 @@ def demo(
     migrate_settings(settings)
     ensure_topics(settings)
     version = _ensure_model(settings)
-    typer.echo(f"model {version}; starting worker and dashboard (logs in {logs})")
+    typer.echo(f"model {version}; starting worker, alerts and dashboard (logs in {logs})")
     children = [
         _spawn(["worker"], settings, logs / "worker.log"),
+        _spawn(["alerts", "run"], settings, logs / "alerts.log"),
         _spawn(["dashboard"], settings, logs / "dashboard.log"),
     ]
     try:
@@ -114,7 +115,7 @@ def demo(
                 typer.echo(f"a demo process exited with {child.returncode}: see {logs}", err=True)
                 raise typer.Exit(1)
     except KeyboardInterrupt:
-        typer.echo("stopping worker and dashboard; `riskpulse stack down` stops Kafka and ClickHouse")
+        typer.echo("stopping worker, alerts and dashboard; `riskpulse stack down` stops Kafka and ClickHouse")
     finally:
         for child in children:
             if child.poll() is None:

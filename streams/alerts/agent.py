@@ -185,7 +185,6 @@ def run_alerts(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={
         "consumer_group": settings.alerts_consumer_group, "web_port": settings.alerts_web_port,
     }))
-    app.conf.datadir = settings.home / f"{settings.alerts_consumer_group}-data"  # not the working directory
     register_alerts(app, settings, service)
     dispatcher.start()
     log.info("alerts: %d rules from %s, %s → %s + webhooks", len(rules.rules), settings.rules_file or "default",

@@ -89,9 +89,16 @@ def bucket_for(span: timedelta) -> int:
     return BUCKETS_S[-1]
 
 
-def time_window(key: str = "range") -> Window | None:
-    """Sidebar time-range picker; None when nothing is stored yet."""
-    choice = st.sidebar.selectbox("Time range", list(RANGES), index=len(RANGES) - 1, key=key)
+def pick_range(key: str = "range") -> str:
+    """Sidebar time-range picker (a widget, so it lives outside auto-refreshing fragments)."""
+    return st.sidebar.selectbox("Time range", list(RANGES), index=len(RANGES) - 1, key=key)
+
+
+def window_for(choice: str) -> Window | None:
+    """The window a range name means right now; None when nothing is stored yet.
+
+    Recomputed on every refresh, so "Last hour" slides and "All data" grows with new messages.
+    """
     span = RANGES[choice]
     if span is None:
         bounds = queries.data_bounds(store())

@@ -9,23 +9,24 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import queries
-from dashboards.common import Window, fmt_bucket, settings, store, time_window
+from dashboards.common import fmt_bucket, pick_range, settings, store, window_for
 
 SENTIMENT_COLORS = alt.Scale(domain=["negative", "neutral", "positive"], range=["#d62728", "#9e9e9e", "#2ca02c"])
 
 
 def render() -> None:
     st.title("Overview")
-    window = time_window()
+    choice = pick_range()
     auto = st.sidebar.toggle("Auto-refresh", value=True, help=f"Re-query every {settings().dashboard_refresh_s} s")
+    every = timedelta(seconds=settings().dashboard_refresh_s) if auto else None
+    st.fragment(run_every=every)(_body)(choice)
+
+
+def _body(choice: str) -> None:
+    window = window_for(choice)
     if window is None:
         st.info("No messages stored yet. Start the worker (`riskpulse worker`) and replay or poll some messages.")
         return
-    every = timedelta(seconds=settings().dashboard_refresh_s) if auto else None
-    st.fragment(run_every=every)(_body)(window)
-
-
-def _body(window: Window) -> None:
     db = store()
     counts = queries.sentiment_counts(db, window.start, window.end)
     total = sum(counts.values())

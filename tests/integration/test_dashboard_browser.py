@@ -97,6 +97,7 @@ def dashboards(stack: Settings, filled, tmp_path_factory) -> Iterator[dict[str, 
     open_port, login_port = free_ports(2)
     open_settings = stack.model_copy(update={
         "dashboard_host": "127.0.0.1", "dashboard_port": open_port, "registry_dir": _registry(tmp / "registry").root,
+        "dashboard_refresh_s": 5,
     })
     login_settings = stack.model_copy(update={
         "dashboard_host": "127.0.0.1", "dashboard_port": login_port, "dashboard_require_login": True,
@@ -207,3 +208,13 @@ def test_wrong_password_is_refused(page: Page, dashboards, filled):
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_test_id("stForm").get_by_role("button", name="Log in").click()
     expect(_metric(page, "Messages")).to_have_text(f"{len(messages):,}", timeout=WAIT_MS)
+
+
+def test_overview_refreshes_itself_when_messages_arrive(page: Page, dashboards, filled):
+    """Last in the module: it adds messages. No reload — the auto-refresh must pick them up."""
+    store, messages = filled
+    page.goto(dashboards["open"])
+    expect(_metric(page, "Messages")).to_have_text(f"{len(messages):,}", timeout=WAIT_MS)
+    late = real_scored_messages(3, 0, end=datetime.now(timezone.utc), span=timedelta(seconds=30), seed=99)
+    store.write_batch("messages", [message_row(m.model_copy(update={"id": f"late-{i}"})) for i, m in enumerate(late)])
+    expect(_metric(page, "Messages")).to_have_text(f"{len(messages) + 3:,}", timeout=WAIT_MS)

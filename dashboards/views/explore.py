@@ -11,6 +11,7 @@ from dashboards import queries
 from dashboards.common import store
 
 ROW_LIMIT = 200
+COLUMN_ORDER = ("ts", "text", "topic", "topic_prob", "sentiment", "sentiment_prob", "model_version", "source", "channel", "id")
 
 SCORE_COLUMNS = {
     "ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
@@ -56,8 +57,8 @@ def render() -> None:
     total, rows = queries.explore(db, filters, limit=ROW_LIMIT)
     st.markdown(f"**{total:,}** matching messages" + (f" (newest {ROW_LIMIT} shown)" if total > ROW_LIMIT else ""))
     if rows:
-        frame = pd.DataFrame(rows)
-        st.dataframe(frame, hide_index=True, width="stretch", column_config=SCORE_COLUMNS)
+        frame = pd.DataFrame(rows)[list(COLUMN_ORDER)]
+        st.dataframe(frame, hide_index=True, width="stretch", height=560, column_config=SCORE_COLUMNS)
 
 
 def _day_bounds(days: tuple) -> tuple[datetime | None, datetime | None]:

@@ -165,6 +165,9 @@ def test_search_box_injection_returns_no_rows_and_drops_nothing(page: Page, dash
     store, messages = filled
     page.goto(f"{dashboards['open']}/explore")
     expect(page.get_by_text(f"{len(messages):,} matching messages")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-explore-all.png"))
     page.get_by_label("Text contains").fill("'; DROP TABLE messages; --")
     page.get_by_test_id("stForm").get_by_role("button", name="Search").click()
     expect(page.get_by_text("0 matching messages", exact=True)).to_be_visible(timeout=WAIT_MS)

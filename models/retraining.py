@@ -397,9 +397,10 @@ def _train_challenger(settings: Settings, champion_dir: Path, prepare_rows: Call
     """Fine-tune from the champion's weights on the merged rows; registered, not promoted."""
     from models.training import TrainArgs, train
 
+    replay = settings.retrain_replay_rows
     args = TrainArgs(
-        init_from=str(champion_dir), quick=settings.retrain_quick, epochs=settings.retrain_epochs,
-        lr=settings.retrain_lr, tag="retrain", threads=settings.retrain_threads,
+        init_from=str(champion_dir), epochs=settings.retrain_epochs, lr=settings.retrain_lr, tag="retrain",
+        threads=settings.retrain_threads, quick=replay > 0, quick_rows=replay or 800, quick_eval_rows=max(50, replay // 4),
     )
     return train(settings, args, promote=False, prepare_rows=prepare_rows)
 

@@ -24,7 +24,7 @@ def _fail(error: Exception) -> typer.Exit:
 
 def train(
     quick: bool = typer.Option(False, "--quick", help="Subsample and one epoch (demos, tests; minutes on CPU)."),
-    epochs: int = typer.Option(3, help="Most epochs; early stopping on validation macro-F1 may end sooner."),
+    epochs: int = typer.Option(2, help="Most epochs; early stopping on validation macro-F1 may end sooner."),
     batch_size: int = typer.Option(32, help="Training batch size."),
     max_length: int = typer.Option(64, help="Tokens per training text."),
     lr: float = typer.Option(1e-4, help="Encoder learning rate."),

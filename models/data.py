@@ -210,11 +210,12 @@ def training_data(root: Path, holdout: float = 0.1, seed: int = 13) -> TrainingD
     return TrainingData(train, validation, fingerprints)
 
 
-def subsample(examples: list[Example], per_source: int, seed: int) -> list[Example]:
-    """At most `per_source` rows of each dataset, chosen reproducibly (for --quick runs)."""
+def subsample(examples: list[Example], per_source: int | None, seed: int, fraction: float = 1.0) -> list[Example]:
+    """At most `per_source` rows (and at most `fraction`) of each dataset, chosen reproducibly."""
     rng = random.Random(seed)
     out: list[Example] = []
     for source in sorted({ex.source for ex in examples}):
         rows = [ex for ex in examples if ex.source == source]
-        out.extend(rng.sample(rows, min(per_source, len(rows))))
+        k = min(len(rows) if per_source is None else per_source, max(1, round(fraction * len(rows))))
+        out.extend(rng.sample(rows, min(k, len(rows))))
     return out

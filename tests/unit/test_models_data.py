@@ -107,3 +107,9 @@ def test_holdout_and_subsample_are_deterministic(data_root: Path) -> None:
     keep, held = split_holdout(rows, 0.3, 5)
     assert len(keep) + len(held) == len(rows)
     assert subsample(rows, 5, 3) == subsample(rows, 5, 3) and len(subsample(rows, 5, 3)) == 5
+
+
+def test_subsample_fraction_keeps_each_dataset(data_root: Path) -> None:
+    rows = load_dataset(data_root, "banking77", "train") + load_dataset(data_root, "cfpb-complaints-sample", "train")
+    picked = subsample(rows, None, 1, fraction=0.1)
+    assert sorted(r.source for r in picked) == ["banking77"] * 3 + ["cfpb-complaints-sample"] * 2

@@ -75,7 +75,8 @@ def _detail(db, alert: dict) -> None:
     c3.metric("Messages in window", f"{alert['count']:,}", f"{alert['negatives']:,} negative", delta_color="off")
     c4.metric("Webhook", _delivery(alert))
     st.caption(
-        f"**{alert['status']}** · rule **{alert['rule']}** · window {alert['window_start']:%Y-%m-%d %H:%M}–{alert['window_end']:%H:%M} UTC · "
+        f"**{alert['status']}** · rule **{alert['rule']}** · "
+        f"window {alert['window_start']:%Y-%m-%d %H:%M}–{alert['window_end']:%H:%M} UTC · "
         f"models {', '.join(alert['model_versions']) or '–'} · id `{alert['alert_id']}`"
     )
 

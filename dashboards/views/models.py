@@ -80,9 +80,9 @@ def confusion_chart(confusion: dict[str, Any]) -> alt.LayerChart:
     """Row-normalised heatmap (rows = gold label), counts in the tooltip."""
     labels, matrix = confusion["labels"], confusion["matrix"]
     cells = []
-    for gold, row in zip(labels, matrix):
+    for gold, row in zip(labels, matrix, strict=True):
         total = sum(row)
-        for predicted, count in zip(labels, row):
+        for predicted, count in zip(labels, row, strict=True):
             cells.append({"gold": gold, "predicted": predicted, "count": count, "share": count / total if total else 0.0})
     frame = pd.DataFrame(cells)
     size = max(220, 22 * len(labels))

@@ -21,9 +21,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dashboards import auth
+from dashboards.cli import streamlit_command
 from models.evaluation import report
 from models.registry import Registry
-from dashboards.cli import streamlit_command
 from streams.db import migrate
 from streams.settings import Settings
 from streams.sinks import ServerStore, message_row

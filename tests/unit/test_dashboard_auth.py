@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dashboards import auth
-from dashboards.cli import app as dashboard_app
 from dashboards.cli import REPO_ROOT, streamlit_command
+from dashboards.cli import app as dashboard_app
 from streams.settings import Settings
 
 
@@ -82,7 +82,7 @@ def test_hash_password_command(monkeypatch):
 def test_streamlit_command_binds_where_settings_say():
     argv, env = streamlit_command(Settings(dashboard_host="127.0.0.2", dashboard_port=8611))
     assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("dashboards/app.py")
-    flags = dict(zip(argv[5::2], argv[6::2]))
+    flags = dict(zip(argv[5::2], argv[6::2], strict=True))
     assert flags == {
         "--server.headless": "true", "--server.address": "127.0.0.2", "--server.port": "8611",
         "--browser.gatherUsageStats": "false", "--client.toolbarMode": "viewer",

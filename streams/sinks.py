@@ -165,7 +165,10 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
 
 # --- ClickHouse server ----------------------------------------------------------------------
 class ServerStore:
-    """clickhouse-server over the native protocol (clickhouse-driver), rows sent as Python data."""
+    """clickhouse-server over the native protocol (clickhouse-driver), rows sent as Python data.
+
+    One connection, not thread-safe: one store per thread, or serialise calls with a lock.
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -59,6 +59,7 @@ class TrainArgs:
     quick: bool = False  # demo/test mode: a per-dataset subsample and one epoch
     quick_fraction: float = 0.08  # share of each dataset's training rows in quick mode
     quick_eval_rows: int = 200  # validation rows per dataset in quick mode
+    bf16: bool = True  # bfloat16 autocast for the forward pass (~1.6x faster steps on AVX512-BF16 CPUs); weights stay fp32
     threads: int | None = None  # torch CPU threads; None = torch default
     tag: str = field(default="")  # appended to the version name
 
@@ -178,7 +179,9 @@ def train(
                 mask[row, : lengths[i]] = 1
             t_target = torch.tensor([topic_targets[i] for i in batch], device=device)
             s_target = torch.tensor([sentiment_targets[i] for i in batch], device=device)
-            t_logits, s_logits = model(ids.to(device), mask.to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                t_logits, s_logits = model(ids.to(device), mask.to(device))
+            t_logits, s_logits = t_logits.float(), s_logits.float()
             loss = torch.zeros((), device=device)
             if (t_target != IGNORE).any():
                 loss = loss + topic_loss(t_logits, t_target)

@@ -39,25 +39,15 @@ def describe(records: Sequence[RawRecord]) -> str:
     return " ".join(f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(spans.items()))
 
 
-async def process_until_stored(
-    records: Sequence[RawRecord],
-    engine: Classifier,
-    store: BatchWriter,
-    executor: ThreadPoolExecutor,
-    should_stop=lambda: False,
-) -> BatchResult | None:
-    """Run :func:`process_batch` off the event loop, retrying with backoff while the
-    store fails: the partition waits rather than skipping data. None if stopping."""
-    loop = asyncio.get_running_loop()
+async def until_done(step, what: str, should_stop=lambda: False):
+    """Await ``step()`` until it succeeds, backing off between failures: the partition
+    waits rather than skipping data. None if the worker is stopping meanwhile."""
     delay = RETRY_FIRST_S
     while True:
         try:
-            return await loop.run_in_executor(executor, process_batch, records, engine, store)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not durable yet"
-            log.error(
-                "batch %s (model %s) not stored, retrying in %.1f s: %r",
-                describe(records), engine.version, delay, exc,
-            )
+            return await step()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not done yet"
+            log.error("%s failed, retrying in %.1f s: %r", what, delay, exc)
             if should_stop():
                 return None
             await asyncio.sleep(delay)
@@ -79,23 +69,28 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
     scored_topic = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="raw")
     dead_topic = app.topic(settings.topic_dead_letter, key_serializer="raw", value_serializer="raw")
 
-    async def emit(result: BatchResult) -> None:
+    async def emit(result: BatchResult) -> int:
         futures = [await scored_topic.send(key=m.key, value=m.model_dump_json().encode(), force=True) for m in result.scored]
         futures += [
             await dead_topic.send(key=f"{d.topic}/{d.partition}".encode(), value=d.model_dump_json().encode(), force=True)
             for d in result.dead
         ]
         await asyncio.gather(*futures)
+        return len(futures)
 
     @app.agent(raw, name="riskpulse.score")
     async def score(stream):
+        loop = asyncio.get_running_loop()
         async for events in stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s):
             records = [raw_record(e) for e in events]
-            result = await process_until_stored(records, engine, store, executor, lambda: stream.should_stop)
-            if result is None:
-                log.warning("stopping: batch %s left unacked for redelivery", describe(records))
+            where = f"batch {describe(records)} (model {engine.version})"
+            result = await until_done(
+                lambda: loop.run_in_executor(executor, process_batch, records, engine, store),
+                f"storing {where}", lambda: stream.should_stop,
+            )
+            if result is None or await until_done(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
+                log.warning("stopping: %s left unacked for redelivery", where)
                 return
-            await emit(result)
             for event in events:
                 await stream.ack(event)
             log.info(

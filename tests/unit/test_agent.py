@@ -14,16 +14,20 @@ from streams.settings import Settings
 from tests.unit.streaming_fakes import FakeEngine, FakeStore, good
 
 
-def _app(store: FakeStore):
+def _app(store: FakeStore, failing_sends: int = 0):
     settings = Settings(batch_max_size=3, batch_max_wait_s=0.05, web_port=6099)
     app, scorer = build_worker_app(settings, FakeEngine(), store)
     app.finalize()
     app.conf.store = "memory://"
     app.flow_control.resume()
     sent: list[tuple[str, dict]] = []
+    failures = [failing_sends]
 
     def fake_send(topic_name):
         async def send(*, key=None, value=None, force=False, **kw):
+            if failures[0]:
+                failures[0] -= 1
+                raise ConnectionError("broker unreachable")
             sent.append((topic_name, json.loads(value)))
             fut = asyncio.get_running_loop().create_future()
             fut.set_result(None)
@@ -79,3 +83,21 @@ def test_agent_retries_a_failed_write_and_emits_only_after_it_is_stored():
     asyncio.run(run())
     assert store.writes == 3
     assert [r["id"] for r in store.tables[MESSAGES_TABLE]] == ["m-7"]
+
+
+@pytest.mark.timeout(60)
+def test_agent_retries_emitting_and_acks_only_after_the_scored_records_are_sent():
+    store = FakeStore()
+    app, agent, sent, settings = _app(store, failing_sends=1)
+    acked: list[int] = []
+
+    async def run():
+        async with agent.test_context() as ctx:
+            event = await ctx.put(good(3), key=b"news/wire")
+            await _wait_for(lambda: len(sent) == 1, timeout=10)
+            await _wait_for(lambda: event.message.acked)
+            acked.append(event.message.offset)
+
+    asyncio.run(run())
+    assert [v["id"] for _, v in sent] == ["m-3"] and len(acked) == 1
+    assert [r["id"] for r in store.tables[MESSAGES_TABLE]] == ["m-3"]

@@ -145,6 +145,10 @@ def test_overview_shows_the_right_totals(page: Page, dashboards, filled):
         expect(_metric(page, sentiment.capitalize()).first).to_have_text(f"{counts[sentiment]:,}")
     expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(3, timeout=WAIT_MS)
     expect(page.get_by_test_id("stVegaLiteChart").first.locator("canvas, svg").first).to_be_visible()
+    page.get_by_test_id("stButtonGroup").get_by_text("source", exact=True).click()
+    expect(page.get_by_role("heading", name="Volume per source")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(3, timeout=WAIT_MS)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overview-by-source.png"))
 
 
 def test_alert_page_shows_the_alert_and_acks_it(page: Page, dashboards, filled):

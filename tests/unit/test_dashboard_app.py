@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,19 @@ def test_overview_shows_totals_and_charts(app_settings):
     assert metrics["Positive"] == f"{counts['positive']:,}"
     charts = at.get("vega_lite_chart")
     assert len(charts) == 3
+
+
+def test_time_range_picker_narrows_the_totals(app_settings):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    before = datetime.now(timezone.utc)
+    at.sidebar.selectbox[0].select("Last hour").run()
+    after = datetime.now(timezone.utc)
+    assert not at.exception, at.exception
+    # A message right at the one-hour edge may fall either side while the page renders.
+    possible = {sum(m.ts >= t - timedelta(hours=1, seconds=1) for m in app_settings) for t in (before, after)}
+    possible |= {sum(m.ts >= t - timedelta(hours=1) for m in app_settings) for t in (before, after)}
+    assert int(_values(at)["Messages"]) in possible
+    assert int(_values(at)["Messages"]) < len(app_settings)
 
 
 @pytest.mark.parametrize("page", ["alerts", "explore", "label", "models"])

@@ -146,7 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     texts = real_texts(args.shared_data)
     results: dict[tuple[str, int], dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="riskpulse-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="riskpulse-dashboard-bench-") as tmp:
         for backend in args.backends:
             for size in args.sizes:
                 database = f"bench_{size}"

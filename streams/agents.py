@@ -4,7 +4,9 @@ Offsets are acked only after :func:`streams.batching.process_batch` returned (th
 batch is durable in the store) and the scored/dead-letter records were delivered.
 The batch is gathered with ``noack_take`` (plain ``take``/``take_events`` ack in a
 ``finally``, i.e. even when processing raised); faust commits only the contiguous
-run of acked offsets, so a crash or a failed batch is redelivered, never skipped.
+run of acked offsets. A failing store or broker is retried in place with backoff (the
+partition waits); a killed worker's unacked batches are redelivered to whoever gets
+the partition, and the idempotent messages table absorbs the repeat.
 """
 
 from __future__ import annotations

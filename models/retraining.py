@@ -249,12 +249,17 @@ def evaluation_rows(settings: Settings) -> dict[str, list]:
     return dict(per_task)
 
 
-def analyst_rows_hook(train: Sequence[ResolvedLabel], held: Sequence[ResolvedLabel], repeat: int) -> Callable:
-    """The training-rows transform: analyst labels override base rows; held-back texts leave."""
-    from models.data import Example
+def analyst_rows_hook(
+    train: Sequence[ResolvedLabel], held: Sequence[ResolvedLabel], repeat: int, replay: int = 0
+) -> Callable:
+    """The training-rows transform: at most `replay` base rows per dataset (0 = all), analyst
+    labels overriding base rows of the same text, held-back texts removed."""
+    from models.data import Example, subsample
     from models.retrain_policy import normalize_text
 
     def prepare(rows: list) -> list:
+        if replay:
+            rows = subsample(rows, replay, seed=13)
         labeled = {(r.task, normalize_text(r.text)) for r in train}
         held_texts = {normalize_text(r.text) for r in held}
         kept = [
@@ -347,7 +352,7 @@ class Retrainer:
         record.eval_rows = sum(len(v) for v in eval_rows.values()) + len(held)
         champ = evaluate_on(champion_engine, eval_rows, held)
         del champion_engine
-        hook = analyst_rows_hook(train, held, s.retrain_label_repeat)
+        hook = analyst_rows_hook(train, held, s.retrain_label_repeat, s.retrain_replay_rows)
         counted = _Counted(hook)
         record.challenger_version = (self.train_fn or _train_challenger)(s, registry.path(champion), counted)
         record.train_rows = counted.rows
@@ -397,10 +402,10 @@ def _train_challenger(settings: Settings, champion_dir: Path, prepare_rows: Call
     """Fine-tune from the champion's weights on the merged rows; registered, not promoted."""
     from models.training import TrainArgs, train
 
-    replay = settings.retrain_replay_rows
+    replay = settings.retrain_replay_rows  # rows are cut in the hook; quick mode only shrinks validation
     args = TrainArgs(
         init_from=str(champion_dir), epochs=settings.retrain_epochs, lr=settings.retrain_lr, tag="retrain",
-        threads=settings.retrain_threads, quick=replay > 0, quick_rows=replay or 800, quick_eval_rows=max(50, replay // 4),
+        threads=settings.retrain_threads, quick=replay > 0, quick_fraction=1.0, quick_eval_rows=max(50, replay // 4),
     )
     return train(settings, args, promote=False, prepare_rows=prepare_rows)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from models.registry import Registry
 from models.retrain_policy import TASKS, AnalystLabel, ResolvedLabel, decide, drop_unknown, resolve, split_held_back
 from streams import RiskPulseError
 from streams.settings import Settings
@@ -153,21 +154,29 @@ def recent_runs(store, limit: int = 20) -> list[dict[str, Any]]:
     )
 
 
-def recover_interrupted(store) -> list[str]:
-    """Mark runs left ``running`` by a dead process as failed. Call only while holding the run lock."""
+def recover_interrupted(store, current: str | None) -> list[str]:
+    """Close runs a dead process left ``running``. Call only while holding the run lock.
+
+    The registry says how far such a run got: if `current` is its challenger, the promotion
+    happened (it is the last step) and only the final record was lost; otherwise it failed.
+    """
     stale = store.query(f"SELECT {RUN_COLUMNS} FROM retrain_runs FINAL WHERE status = 'running'")
     for row in stale:
         record = RunRecord(**{k: v for k, v in row.items() if k != "details"})
         record.details = json.loads(row["details"] or "{}")
-        record.status = "failed"
-        record.reason = (
-            f"interrupted: runner {record.runner} stopped before finishing; champion "
-            f"{record.champion_version or '(none)'} stayed current, challenger {record.challenger_version or '(none)'} "
-            "was not promoted"
-        )
+        if record.challenger_version and record.challenger_version == current:
+            record.status = "promoted"
+            record.reason = f"runner {record.runner} stopped right after promoting {current}; its figures were not recorded"
+        else:
+            record.status = "failed"
+            record.reason = (
+                f"interrupted: runner {record.runner} stopped before finishing; champion "
+                f"{record.champion_version or '(none)'} stayed current, challenger "
+                f"{record.challenger_version or '(none)'} was not promoted"
+            )
         record.finished_s = int(time.time())
         write_run(store, record)
-        log.warning("retrain run %s marked failed: %s", record.run_id, record.reason)
+        log.warning("retrain run %s closed as %s: %s", record.run_id, record.status, record.reason)
     return [row["run_id"] for row in stale]
 
 
@@ -293,7 +302,7 @@ class Retrainer:
                 f"another retraining run holds {lock.lock_file}; wait for it (see `riskpulse retrain --history`)"
             ) from None
         try:
-            recover_interrupted(self.store)
+            recover_interrupted(self.store, Registry(self.settings.registry_root).current())
             record = RunRecord(trigger=trigger)
             self._steps(record)
             return record
@@ -301,8 +310,6 @@ class Retrainer:
             lock.release()
 
     def _steps(self, record: RunRecord) -> None:
-        from models.registry import Registry
-
         registry = Registry(self.settings.registry_root)
         record.champion_version = registry.current() or ""
         write_run(self.store, record)

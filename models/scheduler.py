@@ -66,6 +66,7 @@ def scheduled_run() -> None:
 
 def recover_at_start(settings: Settings) -> None:
     """Mark runs a dead process left `running` as failed, unless a live run holds the lock."""
+    from models.registry import Registry
     from models.retraining import recover_interrupted, run_lock
     from streams.sinks import open_store
 
@@ -78,7 +79,7 @@ def recover_at_start(settings: Settings) -> None:
     try:
         store = open_store(settings)
         try:
-            recover_interrupted(store)
+            recover_interrupted(store, Registry(settings.registry_root).current())
         finally:
             store.close()
     finally:

@@ -201,3 +201,13 @@ def test_second_run_while_one_holds_the_lock_is_refused(setup):
         with pytest.raises(RetrainBusy, match="another retraining run"):
             Harness(settings, store, registry).retrainer.run()
     assert recent_runs(store) == []
+
+
+def test_a_run_that_died_right_after_promoting_is_closed_as_promoted(setup):
+    settings, store, registry = setup
+    _make_version(registry, "v2-challenger")
+    registry.promote("v2-challenger")
+    write_run(store, RunRecord(runner="host:4243", champion_version="v1-champion", challenger_version="v2-challenger"))
+    Harness(settings, store, registry).retrainer.run()
+    (closed,) = [r for r in recent_runs(store) if r["runner"] == "host:4243"]
+    assert closed["status"] == "promoted" and "right after promoting" in closed["reason"]

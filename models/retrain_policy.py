@@ -22,9 +22,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 TASKS = ("topic", "sentiment")
-Pair = tuple[str, str]  # (text, label)
 
 
 @dataclass(frozen=True)
@@ -100,23 +100,22 @@ def split_held_back(
     return train, held
 
 
-def merge(
-    base: Mapping[str, Sequence[Pair]],
-    train: Sequence[ResolvedLabel],
-    held_back: Sequence[ResolvedLabel] = (),
-) -> dict[str, list[Pair]]:
-    """Per task, the base (text, label) pairs with analyst labels overriding and held-back texts removed."""
+class TaskRow(Protocol):
+    text: str
+    task: str
+
+
+R = TypeVar("R", bound=TaskRow)
+
+
+def keep_base(base: Sequence[R], train: Sequence[ResolvedLabel], held_back: Sequence[ResolvedLabel] = ()) -> list[R]:
+    """The base rows that stay: not overridden by an analyst label for their task, not a held-back text."""
+    labeled = {(r.task, normalize_text(r.text)) for r in train}
     held_texts = {normalize_text(r.text) for r in held_back}
-    merged: dict[str, list[Pair]] = {}
-    for task in sorted(set(base) | {r.task for r in train}):
-        labeled = {normalize_text(r.text): r for r in train if r.task == task}
-        kept = [
-            (text, label)
-            for text, label in base.get(task, ())
-            if normalize_text(text) not in labeled and normalize_text(text) not in held_texts
-        ]
-        merged[task] = kept + [(r.text, r.label) for r in labeled.values()]
-    return merged
+    return [
+        row for row in base
+        if (row.task, normalize_text(row.text)) not in labeled and normalize_text(row.text) not in held_texts
+    ]
 
 
 def drop_unknown(

@@ -22,17 +22,16 @@ import os
 import socket
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
+from models.challenger import NAN, RowCounter, evaluate_on, evaluation_rows, load_engine, rows_hook, train_challenger
 from models.registry import Registry
-from models.retrain_policy import TASKS, AnalystLabel, ResolvedLabel, decide, drop_unknown, resolve, split_held_back
+from models.retrain_policy import AnalystLabel, decide, drop_unknown, resolve, split_held_back
 from streams import RiskPulseError
 from streams.settings import Settings
 
@@ -78,8 +77,6 @@ RUN_COLUMNS = (
     "unknown_labels, train_rows, eval_rows, champion_topic_f1, champion_sentiment_f1, challenger_topic_f1, "
     "challenger_sentiment_f1, champion_heldout_acc, challenger_heldout_acc, details"
 )
-ANALYST_SOURCE = "analyst-labels"
-NAN = float("nan")
 
 
 class RetrainError(RiskPulseError):
@@ -92,10 +89,6 @@ class RetrainBusy(RetrainError):
 
 class NotEnoughLabels(RetrainError):
     """Too few new trainable labels to justify a run."""
-
-
-def _epoch(ts: datetime) -> int:
-    return int(ts.timestamp())
 
 
 def _utc(seconds: int) -> datetime:
@@ -210,78 +203,6 @@ def label_cutoff(store, version: str) -> int:
     return int(rows[0]["until"]) if rows and rows[0]["n"] else 0
 
 
-@dataclass(frozen=True)
-class EvalFigures:
-    f1: dict[str, float]
-    heldout_acc: float
-    heldout_by_task: dict[str, float]
-
-
-def evaluate_on(engine, eval_rows: dict[str, list], held: Sequence[ResolvedLabel]) -> EvalFigures:
-    """Macro-F1 per task over validation rows plus held-back labels, and accuracy on the held-back labels."""
-    from sklearn.metrics import f1_score
-
-    texts = sorted({ex.text for rows in eval_rows.values() for ex in rows} | {r.text for r in held})
-    predicted = {}
-    for start in range(0, len(texts), 512):
-        chunk = texts[start : start + 512]
-        predicted.update(zip(chunk, engine.classify(chunk)))
-    f1 = {}
-    for task in TASKS:
-        gold = [(ex.text, ex.label) for ex in eval_rows.get(task, [])] + [(r.text, r.label) for r in held if r.task == task]
-        if gold:
-            y_true = [g for _, g in gold]
-            y_pred = [getattr(predicted[t], task) for t, _ in gold]
-            f1[task] = float(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0))
-    by_task = {}
-    for task in TASKS:
-        mine = [r for r in held if r.task == task]
-        if mine:
-            by_task[task] = sum(getattr(predicted[r.text], task) == r.label for r in mine) / len(mine)
-    hits = sum(getattr(predicted[r.text], r.task) == r.label for r in held)
-    return EvalFigures(f1, hits / len(held) if held else NAN, by_task)
-
-
-def evaluation_rows(settings: Settings) -> dict[str, list]:
-    """The fixed validation part of the evaluation set, per task (same rows every run)."""
-    from models.data import subsample, training_data
-    from models.training import TrainArgs
-
-    args = TrainArgs()
-    data = training_data(settings.shared_data, args.holdout, args.seed)
-    per_task: dict[str, list] = defaultdict(list)
-    for name, rows in sorted(data.validation.items()):
-        if settings.retrain_eval_rows:
-            rows = subsample(rows, settings.retrain_eval_rows, args.seed)
-        if rows:
-            per_task[rows[0].task].extend(rows)
-    return dict(per_task)
-
-
-def analyst_rows_hook(
-    train: Sequence[ResolvedLabel], held: Sequence[ResolvedLabel], repeat: int, replay: int = 0
-) -> Callable:
-    """The training-rows transform: at most `replay` base rows per dataset (0 = all), analyst
-    labels overriding base rows of the same text, held-back texts removed."""
-    from models.data import Example, subsample
-    from models.retrain_policy import normalize_text
-
-    def prepare(rows: list) -> list:
-        if replay:
-            rows = subsample(rows, replay, seed=13)
-        labeled = {(r.task, normalize_text(r.text)) for r in train}
-        held_texts = {normalize_text(r.text) for r in held}
-        kept = [
-            ex for ex in rows
-            if (ex.task, normalize_text(ex.text)) not in labeled and normalize_text(ex.text) not in held_texts
-        ]
-        extra = [Example(r.text, r.label, r.task, ANALYST_SOURCE) for r in train for _ in range(repeat)]
-        log.info("training rows: %d base kept of %d, %d analyst labels x%d", len(kept), len(rows), len(train), repeat)
-        return kept + extra
-
-    return prepare
-
-
 @dataclass
 class Retrainer:
     """A run's steps; the trainer and engine loader are parameters so unit tests can fake them."""
@@ -347,7 +268,7 @@ class Retrainer:
                 f"{len(train)} new trainable labels since {_utc(record.labels_since_s).isoformat()} "
                 f"(of {len(resolved)} new, {len(held)} held back, {len(unknown)} unknown); need {s.retrain_min_labels}"
             )
-        load = self.load_engine or _load_engine
+        load = self.load_engine or load_engine
         try:
             champion_engine = load(s, champion)
         except Exception as error:
@@ -359,9 +280,9 @@ class Retrainer:
         record.eval_rows = sum(len(v) for v in eval_rows.values()) + len(held)
         champ = evaluate_on(champion_engine, eval_rows, held)
         del champion_engine
-        hook = analyst_rows_hook(train, held, s.retrain_label_repeat, s.retrain_replay_rows)
-        counted = _Counted(hook)
-        record.challenger_version = (self.train_fn or _train_challenger)(s, registry.path(champion), counted)
+        hook = rows_hook(train, held, s.retrain_label_repeat, s.retrain_replay_rows)
+        counted = RowCounter(hook)
+        record.challenger_version = (self.train_fn or train_challenger)(s, registry.path(champion), counted)
         record.train_rows = counted.rows
         write_run(self.store, record)
         try:
@@ -385,36 +306,6 @@ class Retrainer:
             record.status = "promoted"
         else:
             record.status = "rejected"
-
-
-class _Counted:
-    """Wraps the rows hook to remember how many rows the challenger trained on."""
-
-    def __init__(self, hook: Callable[[list], list]) -> None:
-        self.hook, self.rows = hook, 0
-
-    def __call__(self, rows: list) -> list:
-        out = self.hook(rows)
-        self.rows = len(out)
-        return out
-
-
-def _load_engine(settings: Settings, version: str):
-    from models.inference import Engine
-
-    return Engine.load(settings, version)
-
-
-def _train_challenger(settings: Settings, champion_dir: Path, prepare_rows: Callable[[list], list]) -> str:
-    """Fine-tune from the champion's weights on the merged rows; registered, not promoted."""
-    from models.training import TrainArgs, train
-
-    replay = settings.retrain_replay_rows  # rows are cut in the hook; quick mode only shrinks validation
-    args = TrainArgs(
-        init_from=str(champion_dir), epochs=settings.retrain_epochs, lr=settings.retrain_lr, tag="retrain",
-        threads=settings.retrain_threads, quick=replay > 0, quick_fraction=1.0, quick_eval_rows=max(50, replay // 4),
-    )
-    return train(settings, args, promote=False, prepare_rows=prepare_rows)
 
 
 def run_once(settings: Settings, trigger: str = "manual") -> RunRecord:

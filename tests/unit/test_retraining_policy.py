@@ -2,12 +2,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from models.data import Example
 from models.retrain_policy import (
     AnalystLabel,
     decide,
     drop_unknown,
     is_held_back,
-    merge,
+    keep_base,
     resolve,
     split_held_back,
 )
@@ -57,17 +58,17 @@ def test_held_back_text_is_never_trained_even_under_another_id():
     assert train == []
 
 
-def test_analyst_label_overrides_base_label_and_held_back_text_leaves_training():
-    base = {"topic": [("Fed hikes", "Macro"), ("ACME beats", "Markets"), ("Gold up", "Gold")]}
+def test_analyst_label_overrides_base_row_of_its_task_and_held_back_text_leaves_training():
+    base = [
+        Example("Fed hikes", "Macro", "topic", "news"),
+        Example("ACME beats", "Markets", "topic", "news"),
+        Example("ACME beats", "positive", "sentiment", "news"),
+        Example("Gold up", "Gold", "topic", "news"),
+    ]
     train = resolve([_label("a", "Earnings", text="ACME  beats")])
-    held = resolve([_label("b", "Gold", text="gold up")])
-    merged = merge(base, train, held)
-    assert sorted(merged["topic"]) == [("ACME  beats", "Earnings"), ("Fed hikes", "Macro")]
-
-
-def test_merge_adds_a_task_the_base_lacks():
-    merged = merge({"topic": []}, resolve([_label("a", "positive", task="sentiment")]))
-    assert merged["sentiment"] == [("text of a", "positive")]
+    held = resolve([_label("b", "Gold", text="gold up", task="sentiment")])
+    kept = keep_base(base, train, held)
+    assert [(r.text, r.label) for r in kept] == [("Fed hikes", "Macro"), ("ACME beats", "positive")]
 
 
 def test_unknown_classes_are_set_aside():

@@ -88,10 +88,10 @@ class Settings(BaseSettings):
     retrain_misfire_grace_s: int = Field(6 * 3600, ge=1, description="A slot missed while down still runs (once) within this.")
     retrain_holdout_share: float = Field(0.2, ge=0, lt=1, description="Share of analyst labels held back for evaluation.")
     retrain_eval_rows: int = Field(0, ge=0, description="Validation rows per dataset in the evaluation set; 0 = all.")
-    retrain_label_repeat: int = Field(2, ge=1, description="Times each analyst label appears in the challenger's training rows.")
+    retrain_label_repeat: int = Field(1, ge=1, description="Times each analyst label appears in the challenger's training rows.")
     retrain_replay_rows: int = Field(0, ge=0, description="Base rows per dataset replayed with the labels; 0 = all (quick mode if > 0).")
     retrain_epochs: int = Field(1, ge=1, description="Fine-tuning epochs for the challenger.")
-    retrain_lr: float = Field(5e-5, gt=0, description="Encoder learning rate when fine-tuning the challenger.")
+    retrain_lr: float = Field(1e-4, gt=0, description="Learning rate (encoder and heads) when fine-tuning the challenger.")
     retrain_threads: int | None = Field(None, ge=1, description="torch CPU threads for retraining; None = torch default.")
     model_reload_check_s: float = Field(2.0, ge=0, description="How often workers look for a newly promoted model.")
 

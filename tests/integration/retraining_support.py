@@ -46,13 +46,18 @@ def message_id(text: str, salt: str = "") -> str:
     return "msg-" + hashlib.sha256(f"{salt}{text}".encode()).hexdigest()[:16]
 
 
+def dataset_rows(name: str, column: str, splits: tuple[str, ...] = ("train", "validation")) -> list[tuple[str, str]]:
+    """Every real (text, label) row of a shared dataset's splits."""
+    rows = []
+    for split in splits:
+        with (shared_data() / name / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
+            rows += [(r["text"], r[column]) for r in csv.DictReader(fh) if r["text"].strip()]
+    return rows
+
+
 def topic_rows() -> list[tuple[str, str]]:
     """Every real (text, topic) row of twitter-financial-news-topic, train and validation."""
-    rows = []
-    for split in ("train", "validation"):
-        with (shared_data() / "twitter-financial-news-topic" / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
-            rows += [(r["text"], r["topic"]) for r in csv.DictReader(fh) if r["text"].strip()]
-    return rows
+    return dataset_rows("twitter-financial-news-topic", "topic")
 
 
 def shift_labels(engine, n_train: int, n_held_min: int, share: float):
@@ -81,13 +86,19 @@ def shift_labels(engine, n_train: int, n_held_min: int, share: float):
     return topic, train[:n_train], held
 
 
-def shuffled_labels(n: int, seed: int = 5) -> list[tuple[str, str, str, str]]:
-    """n real tweets, each labeled with another tweet's topic that differs from its own."""
-    rows = random.Random(seed).sample(topic_rows(), n)
-    labels = [topic for _, topic in rows]
-    rng = random.Random(seed + 1)
+def shuffled_labels(n_per_task: int, seed: int = 5) -> list[tuple[str, str, str, str]]:
+    """Real tweets of both tasks, each labeled with another tweet's label that differs from its own."""
+    sentiment = {"bearish": "negative", "bullish": "positive", "neutral": "neutral"}
+    pools = {
+        "topic": topic_rows(),
+        "sentiment": [(t, sentiment[label]) for t, label in dataset_rows("twitter-financial-news-sentiment", "label")],
+    }
     out = []
-    for text, topic in rows:
-        choice = rng.choice([label for label in labels if label != topic])
-        out.append((message_id(text, "shuffled"), "topic", choice, text))
+    for task, pool in pools.items():
+        rows = random.Random(seed).sample(pool, n_per_task)
+        labels = [label for _, label in rows]
+        rng = random.Random(seed + 1)
+        for text, label in rows:
+            choice = rng.choice([other for other in labels if other != label])
+            out.append((message_id(text, f"shuffled-{task}"), task, choice, text))
     return out

@@ -23,7 +23,7 @@ def setup(chdb_store, chdb_settings, quick_registry, tmp_path):
     settings = chdb_settings.model_copy(
         update={
             "home": tmp_path, "registry_dir": registry.root, "shared_data": shared_data(), "device": "cpu",
-            "retrain_replay_rows": 200, "retrain_eval_rows": 300, "retrain_min_labels": 100, "retrain_threads": 2,
+            "retrain_replay_rows": 300, "retrain_eval_rows": 200, "retrain_min_labels": 100, "retrain_threads": 2,
         }
     )
     return settings, chdb_store, registry
@@ -42,15 +42,15 @@ def test_shift_is_learned_and_promoted_then_shuffled_labels_are_rejected(setup):
     assert (first.train_labels, first.heldout_labels) == (200, len(held))
     assert first.champion_heldout_acc == 0.0  # every twin was one the champion got wrong
     assert first.challenger_heldout_acc >= 0.3, first.details
-    print(f"shift on {topic!r}: held-back twin accuracy {first.champion_heldout_acc:.3f} -> "
+    print(f"\nshift on {topic!r}: held-back twin accuracy {first.champion_heldout_acc:.3f} -> "
           f"{first.challenger_heldout_acc:.3f}; {first.reason}")
 
-    write_labels(store, shuffled_labels(600), by="analyst-2", ago_s=0)
+    write_labels(store, shuffled_labels(250), by="analyst-2", ago_s=0)
     time.sleep(1.5)  # labels of this second must be newer than the first run's cut-off
     second = Retrainer(settings, store).run()
     assert second.status == "rejected", second.reason
     assert second.champion_version == first.challenger_version == registry.current()
-    assert second.new_labels == 600 and second.labels_since_s == first.labels_until_s
+    assert second.new_labels == 500 and second.labels_since_s == first.labels_until_s
     print(f"shuffled: {second.reason}")
 
     runs = {r["run_id"]: r for r in recent_runs(store)}

@@ -115,7 +115,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(run, server_st
         while server_store.query("SELECT count() AS n FROM messages")[0]["n"] < 1000:
             first.assert_alive()
             assert time.monotonic() < deadline, first.tail()
-            time.sleep(0.2)
+            time.sleep(0.05)
         first.kill9()
     finally:
         first.stop()

@@ -15,6 +15,8 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # kafka-python logs every connection at INFO; health checks and producers would drown the output.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _register() -> None:

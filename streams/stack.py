@@ -373,12 +373,6 @@ class Stack:
 app = typer.Typer(no_args_is_help=True, help="Start, stop and inspect the local Kafka broker and ClickHouse server.")
 
 
-@app.callback()
-def _quiet_clients() -> None:
-    """kafka-python logs every connection at INFO; the health checks would drown the output."""
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-
-
 @app.command("up")
 def up_command(timeout: float = typer.Option(90, help="Seconds to wait for each part to answer.")) -> None:
     """Start the broker and ClickHouse (idempotent) and wait until both answer."""

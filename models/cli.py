@@ -24,7 +24,7 @@ def _fail(error: Exception) -> typer.Exit:
 
 def train(
     quick: bool = typer.Option(False, "--quick", help="Subsample and one epoch (demos, tests; minutes on CPU)."),
-    epochs: int = typer.Option(2, help="Most epochs; early stopping on validation macro-F1 may end sooner."),
+    epochs: int = typer.Option(3, help="Most epochs; early stopping on validation macro-F1 may end sooner."),
     batch_size: int = typer.Option(32, help="Training batch size."),
     max_length: int = typer.Option(64, help="Tokens per training text."),
     lr: float = typer.Option(1e-4, help="Encoder learning rate."),
@@ -112,7 +112,7 @@ def evaluate_cmd(
     result["truncated"] = engine.texts_truncated
     name = f"eval-{engine.version}-{data.parent.name}-{data.stem}-{task}"
     report_dir = out or settings.home / "reports"
-    write_report(result, report_dir / f"{name}.json", report_dir / f"{name}.png", f"{engine.version} · {data} · {task}")
+    write_report(result, report_dir / f"{name}.json", report_dir / f"{name}.png", f"{engine.version}\n{data.parent.name}/{data.name} · {task}")
     if as_json:
         typer.echo(json.dumps({k: v for k, v in result.items() if k != "confusion"}))
     else:

@@ -83,7 +83,12 @@ def _body(choice: str) -> None:
         st.altair_chart(_sentiment_chart(counts), width="stretch")
 
 
+def _legend_rows(frame: pd.DataFrame, columns: int = 3) -> int:
+    return -(-frame["key"].nunique() // columns)
+
+
 def _volume_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Stacked volume; the chart grows with its legend (28 topics would squash a fixed height)."""
     return (
         alt.Chart(frame)
         .mark_bar()
@@ -93,21 +98,25 @@ def _volume_chart(frame: pd.DataFrame) -> alt.Chart:
             color=alt.Color("key:N", title=None, legend=alt.Legend(orient="bottom", columns=3, labelLimit=180)),
             tooltip=["bucket:T", "key:N", "messages:Q", "negative:Q"],
         )
-        .properties(height=320)
+        .properties(height=300 + 20 * _legend_rows(frame))
     )
 
 
 def _share_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Negative share as a key × time heatmap: one row per key stays readable where 28 lines would not."""
     return (
         alt.Chart(frame)
-        .mark_line(point=True, strokeWidth=1.5, opacity=0.8)
+        .mark_rect()
         .encode(
-            x=alt.X("bucket:T", title="time (UTC)"),
-            y=alt.Y("negative_share:Q", title="negative share", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("key:N", title=None, legend=alt.Legend(orient="bottom", columns=3, labelLimit=180)),
+            x=alt.X("yearmonthdatehoursminutes(bucket):O", title="time (UTC)", axis=alt.Axis(format="%H:%M", labelOverlap=True, labelAngle=0)),
+            y=alt.Y("key:N", title=None, axis=alt.Axis(labelLimit=200)),
+            color=alt.Color(
+                "negative_share:Q", title="negative share", scale=alt.Scale(scheme="reds", domain=[0, 1]),
+                legend=alt.Legend(format="%", orient="bottom"),
+            ),
             tooltip=["bucket:T", "key:N", alt.Tooltip("negative_share:Q", format=".1%"), "messages:Q"],
         )
-        .properties(height=320)
+        .properties(height=alt.Step(18))
     )
 
 

@@ -85,7 +85,8 @@ def confusion_chart(confusion: dict[str, Any]) -> alt.LayerChart:
         for predicted, count in zip(labels, row, strict=True):
             cells.append({"gold": gold, "predicted": predicted, "count": count, "share": count / total if total else 0.0})
     frame = pd.DataFrame(cells)
-    size = max(220, 22 * len(labels))
+    # Streamlit fits the whole chart, rotated axis labels included, into this height.
+    size = 180 + max(120, 26 * len(labels))
     base = alt.Chart(frame).encode(
         x=alt.X("predicted:N", sort=labels, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
         y=alt.Y("gold:N", sort=labels, axis=alt.Axis(labelLimit=160)),

@@ -116,7 +116,7 @@ def _share_chart(frame: pd.DataFrame) -> alt.Chart:
             ),
             tooltip=["bucket:T", "key:N", alt.Tooltip("negative_share:Q", format=".1%"), "messages:Q"],
         )
-        .properties(height=alt.Step(18))
+        .properties(height=90 + 20 * frame["key"].nunique())  # axis and legend are fitted into the height
     )
 
 

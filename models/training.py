@@ -195,6 +195,7 @@ def train(
             running += loss.item()
             if step % 20 == 0:
                 progress.set_postfix(loss=f"{running / step:.3f}")
+        model.eval()  # no dropout while validating
         score, reports = _validate(engine, validation)
         history.append({"epoch": epoch, "score": score, "loss": running / max(1, len(progress)),
                         **{name: r["macro_f1"] for name, r in reports.items()}})

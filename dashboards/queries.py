@@ -223,28 +223,30 @@ def messages_around(
     store: Queryable, start: datetime, end: datetime, *, key: Mapping[str, str], limit: int = 20
 ) -> list[dict[str, Any]]:
     """Example messages in a window matching an alert key (topic/source/channel/sentiment parts)."""
-    filters = Filters(
+    return explore(store, _key_filters(start, end, key, with_sentiment=True), limit=limit)[1]
+
+
+def _key_filters(start: datetime, end: datetime, key: Mapping[str, str], *, with_sentiment: bool) -> Filters:
+    """Filters selecting what an alert key covers; its empty parts match everything."""
+
+    def part(name: str) -> tuple[str, ...]:
+        return tuple(filter(None, [key.get(name, "")]))
+
+    return Filters(
         start=start,
         end=end,
-        topics=tuple(filter(None, [key.get("topic", "")])),
-        sources=tuple(filter(None, [key.get("source", "")])),
-        channels=tuple(filter(None, [key.get("channel", "")])),
-        sentiments=tuple(filter(None, [key.get("sentiment", "")])),
+        topics=part("topic"),
+        sources=part("source"),
+        channels=part("channel"),
+        sentiments=part("sentiment") if with_sentiment else (),
     )
-    return explore(store, filters, limit=limit)[1]
 
 
 def key_series(
     store: Queryable, start: datetime, end: datetime, bucket_s: int, *, key: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """Volume and negative share per bucket for the messages an alert key covers."""
-    filters = Filters(
-        start=start,
-        end=end,
-        topics=tuple(filter(None, [key.get("topic", "")])),
-        sources=tuple(filter(None, [key.get("source", "")])),
-        channels=tuple(filter(None, [key.get("channel", "")])),
-    )
+    """Volume and negative share per bucket for the messages an alert key covers (all sentiments)."""
+    filters = _key_filters(start, end, key, with_sentiment=False)
     where, params = filters.where()
     rows = store.query(
         f"""

@@ -66,7 +66,8 @@ def split_valid(records: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, Mes
     return valid, dead
 
 
-def _scored(msg: Message, scores: Any, now: datetime) -> ScoredMessage:
+def to_scored(msg: Message, scores: Any, now: datetime) -> ScoredMessage:
+    """A message with the classifier's verdict (any object with the ``models.inference.Scores`` fields)."""
     return ScoredMessage(
         **msg.model_dump(),
         topic=scores.topic,
@@ -86,14 +87,14 @@ def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier) -> 
     now = datetime.now(timezone.utc)
     try:
         scores = engine.classify([msg.text for _, msg in valid])
-        return [_scored(msg, s, now) for (_, msg), s in zip(valid, scores, strict=True)], []
+        return [to_scored(msg, s, now) for (_, msg), s in zip(valid, scores, strict=True)], []
     except ValueError as exc:
         log.warning("batch of %d rejected by model %s (%s); scoring one by one", len(valid), engine.version, exc)
     scored: list[ScoredMessage] = []
     dead: list[DeadLetter] = []
     for rec, msg in valid:
         try:
-            scored.append(_scored(msg, engine.classify([msg.text])[0], now))
+            scored.append(to_scored(msg, engine.classify([msg.text])[0], now))
         except ValueError as exc:
             dead.append(dead_letter(f"classifier: {exc}", rec.value, rec.topic, rec.partition, rec.offset))
     return scored, dead

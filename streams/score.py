@@ -10,26 +10,21 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import typer
 from pydantic import ValidationError
 
 from streams import RiskPulseError
-from streams.schema import Message, ScoredMessage
+from streams.batching import Classifier, to_scored
+from streams.schema import Message
 from streams.settings import Settings, get_settings
 from streams.sinks import MESSAGE_COLUMNS, ChdbStore, message_row
 
 logger = logging.getLogger("riskpulse.score")
-
-
-class Classifier(Protocol):
-    version: str
-
-    def classify(self, texts: list[str]) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -107,9 +102,10 @@ def score_file(path: Path, settings: Settings, engine: Classifier, out: Path | N
         with tqdm(total=count_records(path), unit="msg", desc=f"scoring {path.name}") as progress:
             for batch in _batches(_messages(path, source, skipped), batch_size):
                 scores = engine.classify([message.text for message in batch])
+                now = datetime.now(timezone.utc)
                 rows = [
-                    message_row(ScoredMessage(**message.model_dump(), **asdict(score)))
-                    for message, score in zip(batch, scores)
+                    message_row(to_scored(message, score, now))
+                    for message, score in zip(batch, scores, strict=True)
                 ]
                 sink.write(rows)
                 scored += len(rows)

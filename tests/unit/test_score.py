@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
+from models.inference import Scores
 from streams.score import score_file
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Same fields as models.inference.Scores."""
-
-    topic: str
-    topic_prob: float
-    sentiment: str
-    sentiment_prob: float
-    model_version: str
 
 
 class KeywordEngine:

@@ -26,7 +26,9 @@ from torch import nn
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from models.data import CUSTOMER_DATASETS, SENTIMENT_LABELS, TOPIC_LABELS, Example, subsample, training_data
+from models.data import (
+    CUSTOMER_DATASETS, SENTIMENT_LABELS, TASK_LABELS, TOPIC_LABELS, DataError, Example, subsample, training_data,
+)
 from models.evaluation import majority_baseline, predict, report, write_report
 from models.inference import Engine, pick_device
 from models.network import build_model, bundled_base_model, load_model, preprocess, save_model
@@ -62,6 +64,8 @@ class TrainArgs:
     bf16: bool = True  # bfloat16 autocast for the forward pass (~1.6x faster steps on AVX512-BF16 CPUs); weights stay fp32
     threads: int | None = None  # torch CPU threads; None = torch default
     tag: str = field(default="")  # appended to the version name
+    tasks: tuple[str, ...] = ("topic", "sentiment")  # one task = a single-task model for comparisons; never promoted
+    sentiment_repeat: int = 1  # times each sentiment row appears per epoch (sentiment is the smaller, harder task)
 
     def effective_epochs(self) -> int:
         return 1 if self.quick else self.epochs
@@ -119,7 +123,11 @@ def train(
         torch.set_num_threads(args.threads)
     root = data_root or settings.shared_data
     data = training_data(root, args.holdout, args.seed)
-    rows, validation = data.train, data.validation
+    unknown_tasks = set(args.tasks) - set(TASK_LABELS)
+    if unknown_tasks or not args.tasks:
+        raise DataError(f"tasks {sorted(args.tasks)}: each must be one of {sorted(TASK_LABELS)}")
+    rows = [r for r in data.train if r.task in args.tasks]
+    validation = {name: v for name, v in data.validation.items() if v[0].task in args.tasks}
     is_customer = [r.source in CUSTOMER_DATASETS for r in rows]
     rows = [r for r, c in zip(rows, is_customer) if not c] + subsample(
         [r for r, c in zip(rows, is_customer) if c], args.customer_cap, args.seed)
@@ -128,6 +136,7 @@ def train(
         validation = {k: subsample(v, args.quick_eval_rows, args.seed) for k, v in validation.items()}
     if prepare_rows is not None:  # retraining merges analyst labels into the rows
         rows = prepare_rows(rows)
+    rows = [r for r in rows for _ in range(args.sentiment_repeat if r.task == "sentiment" else 1)]
     labels = {"topic": list(TOPIC_LABELS), "sentiment": list(SENTIMENT_LABELS)}
     topic_index = {label: i for i, label in enumerate(TOPIC_LABELS)}
     sentiment_index = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
@@ -232,6 +241,8 @@ def train(
         for name, r in best_reports.items():
             write_report(r, out / "reports" / f"{name}.json", out / "confusion" / f"{name}.png", f"{version} · {name}")
     log.info("model version %s: validation score %.4f (epoch %d) in %.0fs", version, best_score, best_epoch, time.monotonic() - started)
-    if promote:
+    if promote and set(args.tasks) != set(TASK_LABELS):
+        log.warning("model version %s was trained for %s only; not promoting it", version, list(args.tasks))
+    elif promote:
         registry.promote(version)
     return version

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from typer.testing import CliRunner
 
 from models.cli import register
 from streams.settings import get_settings
+from tests.fixtures.models import write_csv
 
 
 @pytest.fixture
@@ -26,14 +26,6 @@ def cli(quick_registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     runner = CliRunner()
     yield lambda *args: runner.invoke(app, list(args))
     get_settings.cache_clear()
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 SENTIMENT_ROWS = [["$TSLA crashes 12% on recall", "negative"], ["Shares rally to record high", "positive"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -11,31 +10,7 @@ from models.data import (
     CUSTOMER_TOPICS, LABEL_MAPS, NEWS_TOPICS, TOPIC_LABELS, DataError, load_dataset, map_labels, read_csv,
     split_holdout, subsample, training_data,
 )
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    write_csv(tmp_path / "twitter-financial-news-sentiment/train.csv", ["text", "label"],
-              [["$X falls 10%", "bearish"], ["$Y soars", "bullish"], ["Fed meets today", "neutral"], ["  ", "neutral"]])
-    write_csv(tmp_path / "twitter-financial-news-sentiment/validation.csv", ["text", "label"], [["$Z slides", "bearish"]])
-    write_csv(tmp_path / "twitter-financial-news-topic/train.csv", ["text", "topic"],
-              [["Apple beats estimates", "Earnings"], ["Powell speaks", "Fed | Central Banks"]])
-    write_csv(tmp_path / "twitter-financial-news-topic/validation.csv", ["text", "topic"], [["Oil up", "Energy | Oil"]])
-    write_csv(tmp_path / "banking77/train.csv", ["text", "label"],
-              [[f"where is my card {i}", "card_arrival"] for i in range(30)] + [["refund?", "Refund_not_showing_up"]])
-    write_csv(tmp_path / "cfpb-complaints-sample/train.csv", ["text", "label", "issue", "complaint_id"],
-              [[f"collector calls me {i}", "Debt collection", "x", str(i)] for i in range(20)]
-              + [["my credit report is wrong", "Credit reporting or other personal consumer reports", "y", "99"]])
-    return tmp_path
+from tests.fixtures.models import write_csv
 
 
 def test_sentiment_loader_maps_bearish_bullish_and_drops_empty_text(data_root: Path) -> None:

@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from models.data import LABEL_MAPS
 from models.evaluation import evaluate, majority_baseline
 from models.inference import Engine
@@ -48,3 +50,27 @@ def test_quick_version_is_self_describing(quick_registry: Path) -> None:
     assert training["quick"] is True and training["seed"] == 13
     for name, baseline in metrics["majority_baseline_macro_f1"].items():
         assert metrics["validation"][name]["macro_f1"] > baseline, name
+
+
+def test_single_task_run_reports_its_task_only_and_is_never_promoted(data_root: Path, tmp_path: Path) -> None:
+    """Single-task models exist for the shared-vs-separate comparison; their other head is untrained."""
+    from models.training import TrainArgs, train
+    from streams.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", device="cpu")
+    version = train(settings, TrainArgs(epochs=1, threads=1, tasks=("sentiment",)), promote=True, data_root=data_root)
+    registry = Registry(settings.registry_root)
+    training = json.loads((registry.path(version) / "training.json").read_text())
+    metrics = json.loads((registry.path(version) / "metrics.json").read_text())
+    assert registry.current() is None
+    assert training["train_rows_by_dataset"] == {"twitter-financial-news-sentiment": 3}
+    assert set(metrics["validation"]) == {"twitter-financial-news-sentiment"}
+
+
+def test_unknown_task_is_an_error(data_root: Path, tmp_path: Path) -> None:
+    from models.data import DataError
+    from models.training import TrainArgs, train
+    from streams.settings import Settings
+
+    with pytest.raises(DataError, match="sentimnet"):
+        train(Settings(home=tmp_path / "home"), TrainArgs(tasks=("sentimnet",)), data_root=data_root)

@@ -1,0 +1,65 @@
+"""Shared encoder (one pass, two heads) vs two separate single-task models, same settings.
+
+Trains three models in one run with identical TrainArgs apart from the task list — the
+multi-task model, a sentiment-only model and a topic-only model — into a scratch registry
+(nothing is promoted), then prints each validation set's macro-F1 side by side. The design
+card keeps the shared encoder unless it loses more than 1 macro-F1 point on a task: two models
+cost two encoder passes per message.
+
+    python bench/shared_vs_separate.py [--epochs 3] [--quick] [--threads N] [--home DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MAX_LOSS = 0.01  # macro-F1 the shared encoder may give up on a task
+
+
+def main() -> None:
+    from models.training import TrainArgs, train
+    from streams.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=TrainArgs.epochs)
+    parser.add_argument("--quick", action="store_true", help="subsampled one-epoch runs (a smoke check, not a verdict)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--home", type=Path, default=Path(".riskpulse/bench-shared-vs-separate"))
+    opts = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    settings = get_settings().model_copy(update={"home": opts.home, "registry_dir": None})
+    variants = {"shared": ("topic", "sentiment"), "sentiment-only": ("sentiment",), "topic-only": ("topic",)}
+    results: dict[str, dict] = {}
+    for name, tasks in variants.items():
+        started = time.monotonic()
+        args = TrainArgs(epochs=opts.epochs, quick=opts.quick, threads=opts.threads, tasks=tasks, tag=name)
+        version = train(settings, args, promote=False)
+        metrics = json.loads((settings.registry_root / "versions" / version / "metrics.json").read_text())
+        results[name] = {"version": version, "seconds": time.monotonic() - started,
+                         "f1": {ds: r["macro_f1"] for ds, r in metrics["validation"].items()}}
+
+    print(f"\n{'validation set':34} {'shared':>8} {'separate':>9} {'shared-separate':>16}")
+    verdict = []
+    for dataset, shared_f1 in results["shared"]["f1"].items():
+        separate = results["sentiment-only"]["f1"].get(dataset, results["topic-only"]["f1"].get(dataset))
+        delta = shared_f1 - separate
+        print(f"{dataset:34} {shared_f1:8.4f} {separate:9.4f} {delta:+16.4f}")
+        if dataset.startswith("twitter-financial-news") and delta < -MAX_LOSS:
+            verdict.append(f"shared loses {-delta:.3f} macro-F1 on {dataset}")
+    for name, r in results.items():
+        print(f"{name:15} {r['version']:40} trained in {r['seconds'] / 60:5.1f} min")
+    print("encoder passes per message: shared 1, separate 2")
+    print("verdict:", "; ".join(verdict) if verdict else f"shared is within {MAX_LOSS:.2f} macro-F1 of separate on both bars")
+
+
+if __name__ == "__main__":
+    main()

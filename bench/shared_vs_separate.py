@@ -7,6 +7,7 @@ card keeps the shared encoder unless it loses more than 1 macro-F1 point on a ta
 cost two encoder passes per message.
 
     python bench/shared_vs_separate.py [--epochs 3] [--quick] [--threads N] [--home DIR]
+                                       [--shared-version DIR]  # reuse a trained model; same TrainArgs
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,15 +35,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="subsampled one-epoch runs (a smoke check, not a verdict)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--home", type=Path, default=Path(".riskpulse/bench-shared-vs-separate"))
+    parser.add_argument("--shared-version", type=Path, help="a version directory trained with the same settings")
     opts = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     settings = get_settings().model_copy(update={"home": opts.home, "registry_dir": None})
     variants = {"shared": ("topic", "sentiment"), "sentiment-only": ("sentiment",), "topic-only": ("topic",)}
     results: dict[str, dict] = {}
+    base = TrainArgs(epochs=opts.epochs, quick=opts.quick)
+    if opts.shared_version:
+        variants.pop("shared")
+        trained = json.loads((opts.shared_version / "training.json").read_text())
+        metrics = json.loads((opts.shared_version / "metrics.json").read_text())
+        base = TrainArgs(**{f.name: trained[f.name] for f in fields(TrainArgs) if f.name in trained})
+        base.tasks = tuple(base.tasks)
+        results["shared"] = {"version": opts.shared_version.name, "seconds": trained["seconds"],
+                             "f1": {ds: r["macro_f1"] for ds, r in metrics["validation"].items()}}
     for name, tasks in variants.items():
         started = time.monotonic()
-        args = TrainArgs(epochs=opts.epochs, quick=opts.quick, threads=opts.threads, tasks=tasks, tag=name)
+        args = replace(base, threads=opts.threads, tasks=tasks, tag=name)
         version = train(settings, args, promote=False)
         metrics = json.loads((settings.registry_root / "versions" / version / "metrics.json").read_text())
         results[name] = {"version": version, "seconds": time.monotonic() - started,

@@ -65,7 +65,6 @@ class TrainArgs:
     threads: int | None = None  # torch CPU threads; None = torch default
     tag: str = field(default="")  # appended to the version name
     tasks: tuple[str, ...] = ("topic", "sentiment")  # one task = a single-task model for comparisons; never promoted
-    sentiment_repeat: int = 1  # times each sentiment row appears per epoch (sentiment is the smaller, harder task)
 
     def effective_epochs(self) -> int:
         return 1 if self.quick else self.epochs
@@ -136,7 +135,6 @@ def train(
         validation = {k: subsample(v, args.quick_eval_rows, args.seed) for k, v in validation.items()}
     if prepare_rows is not None:  # retraining merges analyst labels into the rows
         rows = prepare_rows(rows)
-    rows = [r for r in rows for _ in range(args.sentiment_repeat if r.task == "sentiment" else 1)]
     labels = {"topic": list(TOPIC_LABELS), "sentiment": list(SENTIMENT_LABELS)}
     topic_index = {label: i for i, label in enumerate(TOPIC_LABELS)}
     sentiment_index = {label: i for i, label in enumerate(SENTIMENT_LABELS)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -55,7 +56,12 @@ def sentiment_view(version_dir: Path, out: Path) -> None:
                                         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     model = BertForSequenceClassification(config)
     state = load_file(str(version_dir / "model.safetensors"))
-    mapped = {"bert." + k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+    def plain(key: str) -> str:  # forked top layers: layer.J.sentiment.I.* is plain layer J+I
+        forked = re.match(r"encoder\.layer\.(\d+)\.sentiment\.(\d+)\.(.*)", key)
+        return f"encoder.layer.{int(forked[1]) + int(forked[2])}.{forked[3]}" if forked else key
+
+    mapped = {"bert." + plain(k.removeprefix("encoder.")): v
+              for k, v in state.items() if k.startswith("encoder.") and ".topic." not in k}
     mapped["classifier.weight"], mapped["classifier.bias"] = state["sentiment_head.weight"], state["sentiment_head.bias"]
     missing, unexpected = model.load_state_dict(mapped, strict=False)
     assert not unexpected and all(k.startswith("bert.pooler") for k in missing), (missing, unexpected)

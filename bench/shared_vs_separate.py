@@ -53,7 +53,7 @@ def main() -> None:
                              "f1": {ds: r["macro_f1"] for ds, r in metrics["validation"].items()}}
     for name, tasks in variants.items():
         started = time.monotonic()
-        args = replace(base, threads=opts.threads, tasks=tasks, tag=name)
+        args = replace(base, threads=opts.threads, tasks=tasks, tag=name, forked_layers=base.forked_layers if len(tasks) > 1 else 0)
         version = train(settings, args, promote=False)
         metrics = json.loads((settings.registry_root / "versions" / version / "metrics.json").read_text())
         results[name] = {"version": version, "seconds": time.monotonic() - started,
@@ -69,7 +69,8 @@ def main() -> None:
             verdict.append(f"shared loses {-delta:.3f} macro-F1 on {dataset}")
     for name, r in results.items():
         print(f"{name:15} {r['version']:40} trained in {r['seconds'] / 60:5.1f} min")
-    print("encoder passes per message: shared 1, separate 2")
+    extra = f" (+ {base.forked_layers} forked layer(s), 1/6 of MiniLM each)" if base.forked_layers else ""
+    print(f"encoder passes per message: shared 1{extra}, separate 2")
     print("verdict:", "; ".join(verdict) if verdict else f"shared is within {MAX_LOSS:.2f} macro-F1 of separate on both bars")
 
 

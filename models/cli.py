@@ -30,6 +30,7 @@ def train(
     lr: float = typer.Option(1e-4, help="Encoder learning rate."),
     seed: int = typer.Option(13, help="Random seed (data order, init, dropout)."),
     base_model: Optional[str] = typer.Option(None, help="Local pretrained encoder directory; default: bundled MiniLM."),
+    forked_layers: int = typer.Option(1, help="Top encoder layers kept per task (0 = all shared)."),
     data: Optional[Path] = typer.Option(None, help="Labeled data root; default RISKPULSE_SHARED_DATA."),
     bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bfloat16 autocast in training steps (faster on CPU)."),
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads; default: torch's choice (all cores)."),
@@ -40,8 +41,8 @@ def train(
     from models.training import TrainArgs
     from models.training import train as run_training
 
-    args = TrainArgs(base_model=base_model, epochs=epochs, batch_size=batch_size, max_length=max_length,
-                     lr=lr, seed=seed, quick=quick, bf16=bf16, threads=threads, tag=tag)
+    args = TrainArgs(base_model=base_model, forked_layers=forked_layers, epochs=epochs, batch_size=batch_size,
+                     max_length=max_length, lr=lr, seed=seed, quick=quick, bf16=bf16, threads=threads, tag=tag)
     try:
         version = run_training(get_settings(), args, promote=promote, data_root=data)
     except RiskPulseError as error:

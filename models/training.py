@@ -53,6 +53,7 @@ class TrainArgs:
     head_lr: float = 1e-3  # the two linear heads start from scratch and learn faster
     weight_decay: float = 0.01
     warmup: float = 0.06  # fraction of steps with linear warm-up
+    forked_layers: int = 1  # top encoder layers kept per task (see network.MultiTaskClassifier)
     freeze_embeddings: bool = True  # word/position embeddings stay pretrained: ~2x cheaper steps on CPU
     customer_cap: int = 4000  # most training rows per customer dataset (BANKING77's 9k are easy, near-duplicate)
     class_weight_power: float = 0.5  # loss weight per class = (median count / count) ** power; 0 = unweighted
@@ -147,7 +148,7 @@ def train(
         if init_labels != labels:
             raise ValueError(f"{args.init_from} has other label sets than this code; retrain from scratch instead")
     else:
-        model, tokenizer = build_model(base, len(TOPIC_LABELS), len(SENTIMENT_LABELS))
+        model, tokenizer = build_model(base, len(TOPIC_LABELS), len(SENTIMENT_LABELS), args.forked_layers)
     if args.freeze_embeddings:
         model.encoder.embeddings.requires_grad_(False)
     device = pick_device(settings.device)
@@ -230,7 +231,8 @@ def train(
     with registry.write(version) as out:
         save_model(out, model, tokenizer, labels)
         training_record: dict[str, Any] = asdict(args) | {
-            "base_model_resolved": str(base), "device": str(device), "train_rows": len(rows),
+            "base_model_resolved": str(base), "forked_layers": model.forked_layers, "device": str(device),
+            "train_rows": len(rows),
             "train_rows_by_dataset": dict(Counter(r.source for r in rows)), "seconds": round(time.monotonic() - started, 1),
         }
         (out / "training.json").write_text(json.dumps(training_record, indent=2), encoding="utf-8")

@@ -51,3 +51,26 @@ def test_long_texts_are_truncated_and_counted(engine: Engine) -> None:
     scores = engine.classify([long, "short one"])
     assert len(scores) == 2
     assert engine.texts_seen - before_seen == 2 and engine.texts_truncated - before_cut == 1
+
+
+def test_forked_model_round_trips_through_save_and_load(tmp_path) -> None:
+    """A model whose top encoder layers are per task saves, reloads as forked, and scores the same."""
+    import torch
+
+    from models.network import build_model, bundled_base_model, load_model, save_model
+
+    model, tokenizer = build_model(bundled_base_model(), 4, 3, forked_layers=2)
+    with torch.no_grad():  # make the branches differ, as training would
+        for p in model.encoder.encoder.layer[-1].sentiment.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    model.eval()
+    save_model(tmp_path, model, tokenizer, {"topic": list("abcd"), "sentiment": ["negative", "neutral", "positive"]})
+    loaded, _, _ = load_model(tmp_path)
+    batch = tokenizer(["card declined again", "rates unchanged"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        before = model(batch["input_ids"], batch["attention_mask"])
+        after = loaded(batch["input_ids"], batch["attention_mask"])
+        topic_vec, sentiment_vec = loaded.pooled(batch["input_ids"], batch["attention_mask"])
+    assert loaded.forked_layers == 2 and len(loaded.encoder.encoder.layer) == 5
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(before, after))
+    assert not torch.allclose(topic_vec, sentiment_vec)

@@ -61,15 +61,17 @@ class ForkedLayers(nn.Module):
         super().__init__()
         self.topic, self.sentiment = nn.ModuleList(layers), nn.ModuleList(copy.deepcopy(layers))
 
-    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        outputs = []
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor | tuple[torch.Tensor]:
+        outputs, as_tuple = [], False
         for branch in (self.topic, self.sentiment):
             hidden = hidden_states
             for layer in branch:
                 hidden = layer(hidden, *args, **kwargs)
-                hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+                as_tuple = isinstance(hidden, tuple)  # BERT layers return a tensor, MPNet's a tuple
+                hidden = hidden[0] if as_tuple else hidden
             outputs.append(hidden)
-        return torch.cat(outputs, dim=0)
+        stacked = torch.cat(outputs, dim=0)
+        return (stacked,) if as_tuple else stacked
 
 
 class MultiTaskClassifier(nn.Module):

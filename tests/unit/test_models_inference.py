@@ -74,3 +74,23 @@ def test_forked_model_round_trips_through_save_and_load(tmp_path) -> None:
     assert loaded.forked_layers == 2 and len(loaded.encoder.encoder.layer) == 5
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(before, after))
     assert not torch.allclose(topic_vec, sentiment_vec)
+
+
+def test_forked_layers_work_with_encoders_whose_layers_return_tuples(tmp_path) -> None:
+    """MPNet layers return tuples (BERT's return tensors); forking must keep every row, not row 0."""
+    import torch
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from models.network import build_model, bundled_base_model
+
+    config = MPNetConfig(vocab_size=30527, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    MPNetModel(config, add_pooling_layer=False).save_pretrained(str(tmp_path))
+    AutoTokenizer.from_pretrained(str(bundled_base_model())).save_pretrained(str(tmp_path))
+    shared, tokenizer = build_model(tmp_path, 4, 3, forked_layers=0)
+    forked, _ = build_model(tmp_path, 4, 3, forked_layers=1)
+    batch = tokenizer(["card declined", "rates unchanged again today"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected, _ = shared.eval().pooled(batch["input_ids"], batch["attention_mask"])
+        topic, sentiment = forked.eval().pooled(batch["input_ids"], batch["attention_mask"])
+    assert topic.shape == (2, 32)
+    assert torch.allclose(topic, expected, atol=1e-5) and torch.allclose(sentiment, expected, atol=1e-5)

@@ -5,7 +5,8 @@ same weights, same max length. Each method runs in its own subprocess so its pea
 own. The pipeline gets a sentiment-only ``BertForSequenceClassification`` view of the model
 (encoder + sentiment head; its pooler differs from our mean pooling, the compute is the same)
 and is called one message at a time, as naive service code would. The bare loop is the limit:
-fixed-order batches, no sorting, no bookkeeping.
+fixed-order batches, no sorting, no bookkeeping. All three run at the engine's precision: fp16 on
+CUDA, bf16 autocast on CPUs with native bf16 (``RISKPULSE_CPU_BF16``), else fp32.
 
     python bench/classifier.py [--model VERSION] [--device cpu|cuda] [--n 2000]
 """
@@ -72,7 +73,7 @@ def sentiment_view(version_dir: Path, out: Path) -> None:
 def run_one(method: str, args: argparse.Namespace) -> dict:
     import torch
 
-    from models.inference import Engine
+    from models.inference import Engine, native_cpu_bf16
     from models.network import load_model
     from models.registry import Registry
     from streams.settings import Settings
@@ -81,6 +82,7 @@ def run_one(method: str, args: argparse.Namespace) -> dict:
     texts = messages(args.data, args.n)
     registry = Registry(settings.registry_root)
     version = registry.resolve(args.model)
+    low_precision_cpu = args.device == "cpu" and native_cpu_bf16()  # the engine's CPU default; all three get it
     if method == "engine":
         engine = Engine.load(settings, version)
         engine.classify(texts[:64])
@@ -90,8 +92,8 @@ def run_one(method: str, args: argparse.Namespace) -> dict:
 
         view = Path(tempfile.mkdtemp(prefix="rp-bench-"))
         sentiment_view(registry.path(version), view)
-        pipe = pipeline("text-classification", model=str(view), device=torch.device(args.device),
-                        torch_dtype=torch.float16 if args.device.startswith("cuda") else None)
+        dtype = torch.float16 if args.device.startswith("cuda") else torch.bfloat16 if low_precision_cpu else None
+        pipe = pipeline("text-classification", model=str(view), device=torch.device(args.device), torch_dtype=dtype)
         for t in texts[:16]:
             pipe(t, truncation=True, max_length=args.max_length)
         run = lambda: [pipe(t, truncation=True, max_length=args.max_length) for t in texts]  # noqa: E731
@@ -102,7 +104,7 @@ def run_one(method: str, args: argparse.Namespace) -> dict:
             model.half()
 
         def run() -> None:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision_cpu):
                 for i in range(0, len(texts), args.batch_size):
                     enc = tokenizer(texts[i : i + args.batch_size], padding=True, truncation=True,
                                     max_length=args.max_length, return_tensors="pt").to(args.device)
@@ -120,7 +122,8 @@ def run_one(method: str, args: argparse.Namespace) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return {"method": method, "version": version, "n": len(texts), "seconds": seconds,
-            "msgs_per_s": len(texts) / seconds, "peak_mb": peak_mb(args.device), "threads": torch.get_num_threads()}
+            "msgs_per_s": len(texts) / seconds, "peak_mb": peak_mb(args.device), "threads": torch.get_num_threads(),
+            "precision": "fp16" if args.device.startswith("cuda") else "bf16" if low_precision_cpu else "fp32"}
 
 
 def main() -> None:
@@ -146,7 +149,7 @@ def main() -> None:
         results[method] = json.loads(out.strip().splitlines()[-1])
         r = results[method]
         print(f"{method:<9} {r['msgs_per_s']:9.1f} msgs/s  {r['seconds']:7.2f} s  peak {r['peak_mb']:8.1f} MB"
-              f"  ({r['n']} msgs, {args.device}, {r['threads']} threads, model {r['version']})", flush=True)
+              f"  ({r['n']} msgs, {args.device} {r['precision']}, {r['threads']} threads, model {r['version']})", flush=True)
     engine = results["engine"]["msgs_per_s"]
     print(f"engine / naive pipeline = {engine / results['pipeline']['msgs_per_s']:.2f}x   (goal >= 3x)")
     print(f"engine / bare batched loop = {engine / results['bare']['msgs_per_s']:.2f}   (goal >= 0.9)")

@@ -42,10 +42,16 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (elsewhere autocast emulates it, slower than fp32)."""
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class Engine:
     def __init__(
         self, model: MultiTaskClassifier, tokenizer, labels: dict[str, list[str]], version: str,
         device: torch.device, max_length: int = 128, batch_size: int = 64, half: bool | None = None,
+        cpu_bf16: bool | None = False,
     ) -> None:
         self.version = version
         self.device = device
@@ -57,6 +63,7 @@ class Engine:
         self.model = model.to(device).eval()
         if device.type == "cuda" if half is None else half:
             self.model.half()
+        self.cpu_bf16 = device.type == "cpu" and (native_cpu_bf16() if cpu_bf16 is None else cpu_bf16)
         self.texts_seen = 0
         self.texts_truncated = 0
 
@@ -68,8 +75,11 @@ class Engine:
         path = registry.path(version)
         model, tokenizer, labels = load_model(path)
         device = pick_device(settings.device)
-        log.info("loaded model version %s from %s on %s (max_length=%s)", version, path, device, settings.max_length)
-        return cls(model, tokenizer, labels, version, device, settings.max_length, settings.inference_batch_size)
+        engine = cls(model, tokenizer, labels, version, device, settings.max_length, settings.inference_batch_size,
+                     cpu_bf16=settings.cpu_bf16)
+        log.info("loaded model version %s from %s on %s (max_length=%s, cpu bf16 %s)",
+                 version, path, device, settings.max_length, engine.cpu_bf16)
+        return engine
 
     def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], int]:
         """Token ids per text, cut to max_length (keeping the closing special token); count of cut texts."""
@@ -99,7 +109,7 @@ class Engine:
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         results: list[Scores | None] = [None] * len(texts)
         pad = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 width = max(len(encoded[i]) for i in batch)

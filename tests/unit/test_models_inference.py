@@ -94,3 +94,15 @@ def test_forked_layers_work_with_encoders_whose_layers_return_tuples(tmp_path) -
         topic, sentiment = forked.eval().pooled(batch["input_ids"], batch["attention_mask"])
     assert topic.shape == (2, 32)
     assert torch.allclose(topic, expected, atol=1e-5) and torch.allclose(sentiment, expected, atol=1e-5)
+
+
+def test_cpu_bf16_autocast_keeps_the_labels(engine: Engine) -> None:
+    """bf16 inference is a speed setting: on these texts it must pick the fp32 labels."""
+    fast = Engine(engine.model, engine.tokenizer, {"topic": engine.topics, "sentiment": engine.sentiments},
+                  engine.version, engine.device, cpu_bf16=True)
+    exact = Engine(engine.model, engine.tokenizer, {"topic": engine.topics, "sentiment": engine.sentiments},
+                   engine.version, engine.device, cpu_bf16=False)
+    assert fast.cpu_bf16 and not exact.cpu_bf16
+    for a, b in zip(fast.classify(TEXTS), exact.classify(TEXTS)):
+        assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
+        assert abs(a.sentiment_prob - b.sentiment_prob) < 0.05

@@ -43,7 +43,7 @@ def pick_device(requested: str | None) -> torch.device:
 
 
 def native_cpu_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (elsewhere autocast emulates it, slower than fp32)."""
+    """Whether this CPU computes bfloat16 natively; elsewhere autocast would emulate it, likely no faster than fp32."""
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     inference_batch_size: int = Field(64, ge=1)
     cpu_bf16: bool | None = Field(
         None, description="bfloat16 autocast for CPU inference (~1.6x faster, 99.9% same labels); default: on where "
-        "the CPU has native bf16 (AVX512-BF16/AMX), where emulation would be slower.")
+        "the CPU has native bf16 (AVX512-BF16/AMX), off where it would be emulated.")
 
     # --- worker ------------------------------------------------------------------
     batch_max_size: int = Field(256, ge=1, description="Messages classified and stored together.")

@@ -73,7 +73,7 @@ def sentiment_view(version_dir: Path, out: Path) -> None:
 def run_one(method: str, args: argparse.Namespace) -> dict:
     import torch
 
-    from models.inference import Engine, native_cpu_bf16
+    from models.inference import Engine, cpu_bf16_enabled
     from models.network import load_model
     from models.registry import Registry
     from streams.settings import Settings
@@ -82,7 +82,7 @@ def run_one(method: str, args: argparse.Namespace) -> dict:
     texts = messages(args.data, args.n)
     registry = Registry(settings.registry_root)
     version = registry.resolve(args.model)
-    low_precision_cpu = args.device == "cpu" and native_cpu_bf16()  # the engine's CPU default; all three get it
+    low_precision_cpu = cpu_bf16_enabled(torch.device(args.device), settings.cpu_bf16)  # as the engine decides; all three get it
     if method == "engine":
         engine = Engine.load(settings, version)
         engine.classify(texts[:64])

@@ -26,6 +26,12 @@ sys.path.insert(0, str(REPO))
 MAX_LOSS = 0.01  # macro-F1 the shared encoder may give up on a task
 
 
+def validation_f1(version_dir: Path) -> dict[str, float]:
+    """Macro-F1 per validation set, as the training run recorded it."""
+    metrics = json.loads((version_dir / "metrics.json").read_text())
+    return {dataset: report["macro_f1"] for dataset, report in metrics["validation"].items()}
+
+
 def main() -> None:
     from models.training import TrainArgs, train
     from streams.settings import get_settings
@@ -46,18 +52,17 @@ def main() -> None:
     if opts.shared_version:
         variants.pop("shared")
         trained = json.loads((opts.shared_version / "training.json").read_text())
-        metrics = json.loads((opts.shared_version / "metrics.json").read_text())
         base = TrainArgs(**{f.name: trained[f.name] for f in fields(TrainArgs) if f.name in trained})
         base.tasks = tuple(base.tasks)
         results["shared"] = {"version": opts.shared_version.name, "seconds": trained["seconds"],
-                             "f1": {ds: r["macro_f1"] for ds, r in metrics["validation"].items()}}
+                             "f1": validation_f1(opts.shared_version)}
     for name, tasks in variants.items():
         started = time.monotonic()
-        args = replace(base, threads=opts.threads, tasks=tasks, tag=name, forked_layers=base.forked_layers if len(tasks) > 1 else 0)
+        args = replace(base, threads=opts.threads, tasks=tasks, tag=name,
+                       forked_layers=base.forked_layers if len(tasks) > 1 else 0)
         version = train(settings, args, promote=False)
-        metrics = json.loads((settings.registry_root / "versions" / version / "metrics.json").read_text())
         results[name] = {"version": version, "seconds": time.monotonic() - started,
-                         "f1": {ds: r["macro_f1"] for ds, r in metrics["validation"].items()}}
+                         "f1": validation_f1(settings.registry_root / "versions" / version)}
 
     print(f"\n{'validation set':34} {'shared':>8} {'separate':>9} {'shared-separate':>16}")
     verdict = []

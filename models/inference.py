@@ -42,8 +42,13 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def native_cpu_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively; elsewhere autocast would emulate it, likely no faster than fp32."""
+def cpu_bf16_enabled(device: torch.device, requested: bool | None) -> bool:
+    """bf16 autocast for CPU inference: as `requested` (RISKPULSE_CPU_BF16), else only where the CPU
+    computes bfloat16 natively; elsewhere autocast would emulate it, likely no faster than fp32."""
+    if device.type != "cpu":
+        return False
+    if requested is not None:
+        return requested
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
@@ -63,7 +68,7 @@ class Engine:
         self.model = model.to(device).eval()
         if device.type == "cuda" if half is None else half:
             self.model.half()
-        self.cpu_bf16 = device.type == "cpu" and (native_cpu_bf16() if cpu_bf16 is None else cpu_bf16)
+        self.cpu_bf16 = cpu_bf16_enabled(device, cpu_bf16)
         self.texts_seen = 0
         self.texts_truncated = 0
 

@@ -5,15 +5,18 @@ same weights, same max length. Each method runs in its own subprocess so its pea
 own. The pipeline gets a sentiment-only ``BertForSequenceClassification`` view of the model
 (encoder + sentiment head; its pooler differs from our mean pooling, the compute is the same)
 and is called one message at a time, as naive service code would. The bare loop is the limit:
-fixed-order batches, no sorting, no bookkeeping. All three run at the engine's precision: fp16 on
-CUDA, bf16 autocast on CPUs with native bf16 (``RISKPULSE_CPU_BF16``), else fp32.
+fixed-order batches tokenized and run one after the other, no bookkeeping. All three run at the
+precision ``models.precision`` chooses for the device (``RISKPULSE_PRECISION``), on every device
+asked for (CPU, and CUDA when present) and every batch size, printed side by side; the engine
+also runs at its own default batch size for the device.
 
-    python bench/classifier.py [--model VERSION] [--device cpu|cuda] [--n 2000]
+    python bench/classifier.py [--model VERSION] [--devices cpu,cuda] [--batch-sizes 64,256] [--n 2000] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import re
@@ -70,89 +73,119 @@ def sentiment_view(version_dir: Path, out: Path) -> None:
     AutoTokenizer.from_pretrained(str(version_dir)).save_pretrained(str(out))
 
 
-def run_one(method: str, args: argparse.Namespace) -> dict:
+def run_one(method: str, device_name: str, batch_size: int | None, args: argparse.Namespace) -> dict:
     import torch
 
-    from models.inference import Engine, cpu_bf16_enabled
+    from models.inference import Engine, default_batch_size
     from models.network import load_model
+    from models.precision import choose_precision
     from models.registry import Registry
     from streams.settings import Settings
 
-    settings = Settings(device=args.device, max_length=args.max_length, inference_batch_size=args.batch_size)
+    settings = Settings(device=device_name, max_length=args.max_length, inference_batch_size=batch_size)
+    device = torch.device(device_name)
+    batch_size = batch_size or default_batch_size(device)
+    cuda = device.type == "cuda"
     texts = messages(args.data, args.n)
     registry = Registry(settings.registry_root)
     version = registry.resolve(args.model)
-    low_precision_cpu = cpu_bf16_enabled(torch.device(args.device), settings.cpu_bf16)  # as the engine decides; all three get it
+    precision = choose_precision(device, settings.precision)  # as the engine decides; all three get it
     if method == "engine":
         engine = Engine.load(settings, version)
-        engine.classify(texts[:64])
+        engine.classify(texts[: 2 * batch_size])
         run = lambda: engine.classify(texts)  # noqa: E731
     elif method == "pipeline":
         from transformers import pipeline
 
         view = Path(tempfile.mkdtemp(prefix="rp-bench-"))
         sentiment_view(registry.path(version), view)
-        dtype = torch.float16 if args.device.startswith("cuda") else torch.bfloat16 if low_precision_cpu else None
-        pipe = pipeline("text-classification", model=str(view), device=torch.device(args.device), torch_dtype=dtype)
+        pipe = pipeline("text-classification", model=str(view), device=device,
+                        torch_dtype=precision.dtype if precision.reduced else None)
         for t in texts[:16]:
             pipe(t, truncation=True, max_length=args.max_length)
         run = lambda: [pipe(t, truncation=True, max_length=args.max_length) for t in texts]  # noqa: E731
     else:
         model, tokenizer, _ = load_model(registry.path(version))
-        model.to(args.device)
-        if args.device.startswith("cuda"):
-            model.half()
+        model.to(device).eval()
+        if cuda and precision.reduced:
+            model.to(precision.dtype)
+        autocast = precision.autocast() if not cuda else contextlib.nullcontext()
 
         def run() -> None:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision_cpu):
-                for i in range(0, len(texts), args.batch_size):
-                    enc = tokenizer(texts[i : i + args.batch_size], padding=True, truncation=True,
-                                    max_length=args.max_length, return_tensors="pt").to(args.device)
+            with torch.inference_mode(), autocast:
+                for i in range(0, len(texts), batch_size):
+                    enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
+                                    max_length=args.max_length, return_tensors="pt").to(device)
                     topic, sentiment = model(enc["input_ids"], enc["attention_mask"])
-                    topic.softmax(-1).max(-1), sentiment.softmax(-1).max(-1)
-                    if args.device.startswith("cuda"):
-                        torch.cuda.synchronize()
+                    topic.float().softmax(-1).max(-1)[0].tolist(), sentiment.float().softmax(-1).max(-1)[0].tolist()
         run()
-    if args.device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     run()
-    if args.device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return {"method": method, "version": version, "n": len(texts), "seconds": seconds,
-            "msgs_per_s": len(texts) / seconds, "peak_mb": peak_mb(args.device), "threads": torch.get_num_threads(),
-            "precision": "fp16" if args.device.startswith("cuda") else "bf16" if low_precision_cpu else "fp32"}
+    return {"method": method, "device": device_name, "hardware": precision.hardware,
+            "precision": precision.name, "batch_size": None if method == "pipeline" else batch_size,
+            "version": version, "n": len(texts), "seconds": round(seconds, 3), "msgs_per_s": round(len(texts) / seconds, 1),
+            "peak_mb": round(peak_mb(device_name), 1), "threads": torch.get_num_threads()}
+
+
+def measure(method: str, device: str, batch_size: int | None, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--only", method, "--devices", device, "--n", str(args.n),
+           "--max-length", str(args.max_length), "--data", str(args.data)]
+    cmd += ["--batch-sizes", str(batch_size)] if batch_size else []
+    cmd += ["--model", args.model] if args.model else []
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
+    import torch
+
+    from models.inference import default_batch_size
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="registry version; default current")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-sizes", default="64", help="comma separated; the engine's own default is added")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--json", action="store_true", help="one JSON object per method, device and batch size")
     parser.add_argument("--only", choices=["engine", "pipeline", "bare"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.only:
-        print(json.dumps(run_one(args.only, args)))
+        print(json.dumps(run_one(args.only, args.devices, sizes[0], args)))
         return
-    results = {}
-    for method in ("engine", "pipeline", "bare"):
-        cmd = [sys.executable, __file__, "--only", method, "--device", args.device, "--n", str(args.n),
-               "--max-length", str(args.max_length), "--batch-size", str(args.batch_size), "--data", str(args.data)]
-        if args.model:
-            cmd += ["--model", args.model]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        results[method] = json.loads(out.strip().splitlines()[-1])
-        r = results[method]
-        print(f"{method:<9} {r['msgs_per_s']:9.1f} msgs/s  {r['seconds']:7.2f} s  peak {r['peak_mb']:8.1f} MB"
-              f"  ({r['n']} msgs, {args.device} {r['precision']}, {r['threads']} threads, model {r['version']})", flush=True)
-    engine = results["engine"]["msgs_per_s"]
-    print(f"engine / naive pipeline = {engine / results['pipeline']['msgs_per_s']:.2f}x   (goal >= 3x)")
-    print(f"engine / bare batched loop = {engine / results['bare']['msgs_per_s']:.2f}   (goal >= 0.9)")
+    for device in args.devices.split(","):
+        pipeline = measure("pipeline", device, None, args)
+        report(pipeline, args.json)
+        for size in sorted(set(sizes) | {default_batch_size(torch.device(device))}):
+            engine, bare = measure("engine", device, size, args), measure("bare", device, size, args)
+            for r in (engine, bare):
+                report(r, args.json)
+            ratios = {"engine_vs_bare": round(engine["msgs_per_s"] / bare["msgs_per_s"], 3),
+                      "engine_vs_pipeline": round(engine["msgs_per_s"] / pipeline["msgs_per_s"], 3)}
+            if args.json:
+                print(json.dumps({"method": "ratios", "device": device, "precision": engine["precision"],
+                                  "batch_size": size, **ratios}), flush=True)
+            else:
+                print(f"  {device} batch {size}: engine / bare batched loop = {ratios['engine_vs_bare']:.2f} (goal >= 0.9),"
+                      f" engine / naive pipeline = {ratios['engine_vs_pipeline']:.2f}x (goal >= 3x)", flush=True)
+
+
+def report(r: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(r), flush=True)
+        return
+    batch = f"batch {r['batch_size']:>4}" if r["batch_size"] else "one by one"
+    print(f"{r['method']:<9} {r['device']:<6} {r['precision']:<4} {batch:<10} {r['msgs_per_s']:9.1f} msgs/s"
+          f"  {r['seconds']:7.2f} s  peak {r['peak_mb']:8.1f} MB  ({r['n']} msgs, {r['threads']} threads,"
+          f" {r['hardware']}, model {r['version']})", flush=True)
 
 
 if __name__ == "__main__":

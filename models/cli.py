@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_args
 
 import typer
 
 from models.data import DATASET_TASK, LABEL_MAPS, TASK_LABELS, DataError, read_csv
 from streams import RiskPulseError
-from streams.settings import get_settings
+from streams.settings import PrecisionName, get_settings
 
 log = logging.getLogger("riskpulse.models")
 models_app = typer.Typer(no_args_is_help=True, help="List, inspect and promote trained model versions.")
@@ -32,7 +32,8 @@ def train(
     base_model: Optional[str] = typer.Option(None, help="Local pretrained encoder directory; default: bundled MiniLM."),
     forked_layers: int = typer.Option(1, help="Top encoder layers kept per task (0 = all shared)."),
     data: Optional[Path] = typer.Option(None, help="Labeled data root; default RISKPULSE_SHARED_DATA."),
-    bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bfloat16 autocast in training steps (faster on CPU)."),
+    precision: Optional[str] = typer.Option(
+        None, help="auto, fp32, bf16 or fp16; default RISKPULSE_PRECISION (auto: bf16 only where the CPU or GPU computes it natively)."),
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads; default: torch's choice (all cores)."),
     tag: str = typer.Option("", help="Suffix for the version name."),
     promote: bool = typer.Option(True, "--promote/--no-promote", help="Make the new version current."),
@@ -42,9 +43,14 @@ def train(
     from models.training import train as run_training
 
     args = TrainArgs(base_model=base_model, forked_layers=forked_layers, epochs=epochs, batch_size=batch_size,
-                     max_length=max_length, lr=lr, seed=seed, quick=quick, bf16=bf16, threads=threads, tag=tag)
+                     max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag)
+    settings = get_settings()
+    if precision:
+        if precision not in get_args(PrecisionName):
+            raise _fail(ValueError(f"--precision {precision!r}: one of {', '.join(get_args(PrecisionName))}"))
+        settings = settings.model_copy(update={"precision": precision})
     try:
-        version = run_training(get_settings(), args, promote=promote, data_root=data)
+        version = run_training(settings, args, promote=promote, data_root=data)
     except RiskPulseError as error:
         raise _fail(error) from None
     typer.echo(version)

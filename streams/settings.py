@@ -15,6 +15,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKPULSE_", env_file=".env", extra="ignore", frozen=True)
 
@@ -50,10 +53,12 @@ class Settings(BaseSettings):
     registry_dir: Path | None = Field(None, description="Model registry root; default <home>/models.")
     device: str | None = Field(None, description="cpu, cuda, cuda:1 …; default: CUDA when present.")
     max_length: int = Field(128, ge=8, description="Tokens per text; longer texts are truncated and counted.")
-    inference_batch_size: int = Field(64, ge=1)
-    cpu_bf16: bool | None = Field(
-        None, description="bfloat16 autocast for CPU inference (~1.6x faster, 99.9% same labels); default: on where "
-        "the CPU has native bf16 (AVX512-BF16/AMX), off where it would be emulated.")
+    inference_batch_size: int | None = Field(
+        None, ge=1, description="Texts per forward pass; default per device: 64 on CPU, 512 on CUDA "
+        "(a GPU needs large batches to be busy, a CPU gains nothing past ~64).")
+    precision: PrecisionName = Field(
+        "auto", description="Numeric precision of training and inference (RISKPULSE_PRECISION). auto: bf16 autocast "
+        "on CPUs with native bf16 (AVX512-BF16/AMX), fp32 on other CPUs, bf16 on CUDA GPUs that support it, else fp16.")
 
     # --- worker ------------------------------------------------------------------
     batch_max_size: int = Field(256, ge=1, description="Messages classified and stored together.")

@@ -24,6 +24,8 @@ def render() -> None:
         st.info(f"No trained model in {registry.root}. Run `riskpulse train --quick` (minutes) or `riskpulse train`.")
         return
     st.metric("Current model version", current or "none promoted")
+    if current:
+        st.caption(serving_kind(registry.info(current).get("training", {})))
 
     history = pd.DataFrame([_summary(registry, v, current) for v in reversed(versions)])
     st.subheader("Version history")
@@ -67,6 +69,21 @@ def _summary(registry: Registry, version: str, current: str | None) -> dict[str,
     for name, result in metrics.get("validation", {}).items():
         row[f"{name} macro-F1"] = result.get("macro_f1")
     return row
+
+
+def serving_kind(training: dict[str, Any]) -> str:
+    """One line on what kind of model serves: a quick demo model is worth knowing about before
+    trusting its labels."""
+    if training.get("init_from"):
+        kind = "a retrained challenger (fine-tuned from an earlier version with analyst labels)"
+    elif training.get("quick"):
+        kind = (f"a quick demo model ({training.get('quick_fraction', 0):.0%} of the training data, one epoch):"
+                " fine for a demo, less accurate than a full `riskpulse train`")
+    else:
+        kind = f"a fully trained model ({training.get('epochs', '?')} epochs at most, early stopping)"
+    trained = ", ".join(str(training[k]) for k in ("device", "precision", "cpu") if training.get(k))
+    seconds = training.get("seconds")
+    return f"Serving {kind}" + (f"; trained on {trained}" if trained else "") + (f" in {seconds:.0f} s" if seconds else "") + "."
 
 
 def _reports(path: Path) -> dict[str, dict[str, Any]]:

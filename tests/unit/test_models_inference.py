@@ -98,11 +98,33 @@ def test_forked_layers_work_with_encoders_whose_layers_return_tuples(tmp_path) -
 
 def test_cpu_bf16_autocast_keeps_the_labels(engine: Engine) -> None:
     """bf16 inference is a speed setting: on these texts it must pick the fp32 labels."""
-    fast = Engine(engine.model, engine.tokenizer, {"topic": engine.topics, "sentiment": engine.sentiments},
-                  engine.version, engine.device, cpu_bf16=True)
-    exact = Engine(engine.model, engine.tokenizer, {"topic": engine.topics, "sentiment": engine.sentiments},
-                   engine.version, engine.device, cpu_bf16=False)
-    assert fast.cpu_bf16 and not exact.cpu_bf16
+    from models.precision import choose_precision
+
+    labels = {"topic": engine.topics, "sentiment": engine.sentiments}
+    fast = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device,
+                  precision=choose_precision(engine.device, "bf16"))
+    exact = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device,
+                   precision=choose_precision(engine.device, "fp32"))
+    assert fast.precision.name == "bf16" and exact.precision.name == "fp32"
     for a, b in zip(fast.classify(TEXTS), exact.classify(TEXTS)):
         assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
         assert abs(a.sentiment_prob - b.sentiment_prob) < 0.05
+
+
+def test_small_batches_give_the_scores_of_one_big_batch(engine: Engine) -> None:
+    """Batches of 2 (several forward passes, results collected one batch behind) equal one pass."""
+    labels = {"topic": engine.topics, "sentiment": engine.sentiments}
+    small = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device, engine.max_length,
+                   batch_size=2, precision=engine.precision)
+    for a, b in zip(small.classify(TEXTS), engine.classify(TEXTS)):
+        assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
+        assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=1e-4)
+
+
+def test_truncation_keeps_the_closing_token(engine: Engine) -> None:
+    """A cut text ends with the tokenizer's closing token, as an uncut one does, and is max_length long."""
+    ids, mask, cut = engine._tokenize(["word " * 500, "short"])
+    assert cut == 1 and ids.shape[1] == engine.max_length
+    sep = engine.tokenizer.sep_token_id
+    assert ids[0, -1] == sep and int(mask[0].sum()) == engine.max_length
+    assert ids[1, int(mask[1].sum()) - 1] == sep

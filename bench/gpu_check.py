@@ -1,0 +1,80 @@
+"""One-command GPU check: train the default model on CUDA, read its validation figures, run the
+classifier bench on CUDA (and CPU for comparison), and print one summary.
+
+Everything runs in a throw-away RISKPULSE_HOME, so the machine's own registry is untouched. It
+needs only the repository, ``../shared/data`` and a CUDA build of torch; a few minutes on one GPU.
+
+    python bench/gpu_check.py [--quick] [--n 20000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="train the --quick model instead of the default one")
+    parser.add_argument("--n", type=int, default=20000, help="messages for the classifier bench")
+    parser.add_argument("--batch-sizes", default="64,256,1024")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    args = parser.parse_args()
+
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("gpu_check: torch sees no CUDA device (torch %s, CUDA build %s)" % (torch.__version__, torch.version.cuda))
+    home = Path(tempfile.mkdtemp(prefix="rp-gpu-check-"))
+    env = os.environ | {"RISKPULSE_HOME": str(home), "RISKPULSE_SHARED_DATA": str(args.data.resolve()),
+                        "RISKPULSE_DEVICE": "cuda", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                        "PYTHONPATH": str(REPO)}
+    train_cmd = [sys.executable, "-m", "streams.cli", "train"] + (["--quick"] if args.quick else [])
+    started = time.monotonic()
+    subprocess.run(train_cmd, check=True, env=env, cwd=REPO)
+    train_s = time.monotonic() - started
+
+    from models.registry import Registry
+
+    registry = Registry(home / "models")
+    version = registry.current()
+    info = registry.info(version)
+    bench = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "classifier.py"), "--devices", "cuda,cpu", "--n", str(args.n),
+         "--batch-sizes", args.batch_sizes, "--data", str(args.data), "--json"],
+        check=True, env=env, capture_output=True, text=True, cwd=REPO,
+    ).stdout
+    results = [json.loads(line) for line in bench.splitlines() if line.startswith("{")]
+    summary = {
+        "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "version": version,
+        "train_seconds": round(train_s, 1), "precision": info["training"].get("precision"),
+        "validation_macro_f1": {name: round(r["macro_f1"], 4) for name, r in info["metrics"]["validation"].items()},
+        "bench": results,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print(f"\nGPU {summary['gpu']} (torch {summary['torch']}), model {version} at {summary['precision']}")
+    print(f"train: {train_s:.0f} s ({'quick' if args.quick else 'default'} recipe)")
+    for name, f1 in summary["validation_macro_f1"].items():
+        print(f"  validation macro-F1 {name}: {f1:.4f}")
+    for r in results:
+        if r["method"] == "ratios":
+            print(f"  {r['device']} batch {r['batch_size']}: engine/bare {r['engine_vs_bare']:.2f}, "
+                  f"engine/pipeline {r['engine_vs_pipeline']:.1f}x")
+        else:
+            print(f"{r['method']:<9} {r['device']:<5} {r['precision']:<4} batch {r['batch_size'] or '-':>5}"
+                  f" {r['msgs_per_s']:10.1f} msgs/s  peak {r['peak_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

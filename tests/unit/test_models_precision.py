@@ -1,0 +1,58 @@
+"""The one precision rule: CPUs with and without native bf16, overrides, and training and serving agreeing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import precision as precision_rule
+from models.precision import PrecisionError, choose_precision
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_on_cpu_follows_native_bf16(monkeypatch, native: bool, expected: str) -> None:
+    monkeypatch.setattr(precision_rule, "cpu_has_native_bf16", lambda: native)
+    chosen = choose_precision(CPU)
+    assert chosen.name == expected and chosen.reduced == native
+    assert "auto" in chosen.reason and precision_rule.cpu_model() in chosen.describe()
+
+
+def test_requested_precision_wins_and_says_when_emulated(monkeypatch) -> None:
+    monkeypatch.setattr(precision_rule, "cpu_has_native_bf16", lambda: False)
+    assert choose_precision(CPU, "fp32").name == "fp32"
+    forced = choose_precision(CPU, "bf16")
+    assert forced.name == "bf16" and "emulated" in forced.reason
+
+
+def test_fp16_on_cpu_is_refused() -> None:
+    with pytest.raises(PrecisionError, match="fp16"):
+        choose_precision(CPU, "fp16")
+
+
+def test_fp32_autocast_is_a_no_op() -> None:
+    with choose_precision(CPU, "fp32").autocast():
+        assert not torch.is_autocast_enabled("cpu")
+    with choose_precision(CPU, "bf16").autocast():
+        assert torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_training_and_serving_follow_the_same_rule(monkeypatch, data_root: Path, tmp_path: Path,
+                                                   native: bool, expected: str) -> None:
+    """On a CPU with (or without) native bf16, a training run and the engine serving its model both pick it."""
+    from models.inference import Engine
+    from models.registry import Registry
+    from models.training import TrainArgs, train
+    from streams.settings import Settings
+
+    monkeypatch.setattr(precision_rule, "cpu_has_native_bf16", lambda: native)
+    settings = Settings(home=tmp_path / "home", device="cpu")
+    version = train(settings, TrainArgs(epochs=1, threads=1), promote=True, data_root=data_root)
+    training = json.loads((Registry(settings.registry_root).path(version) / "training.json").read_text())
+    assert training["precision"] == expected and training["cpu"] == precision_rule.cpu_model()
+    assert Engine.load(settings).precision.name == expected

@@ -1,6 +1,6 @@
 """False alerts per 10,000 messages on a long, unspiked replay of real data.
 
-Replays the real labeled corpus (streams.alerts.corpus, ~32k texts) several times in fresh
+Replays the real labeled corpus (riskpulse.streams.alerts.corpus, ~32k texts) several times in fresh
 random orders through the same Detector the alerting agent runs, at a steady event-time
 rate, and counts alerts: every alert here is a false one, because nothing was injected.
 Also prints the detector's throughput. Run: python bench/alerts_false_rate.py [--rounds 5]
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from streams.alerts.corpus import load_corpus, shuffled
-from streams.alerts.detector import Detector, Observation
-from streams.alerts.rules import DEFAULT_RULES, Rule, RuleSet, load_rules
+from riskpulse.streams.alerts.corpus import load_corpus, shuffled
+from riskpulse.streams.alerts.detector import Detector, Observation
+from riskpulse.streams.alerts.rules import DEFAULT_RULES, Rule, RuleSet, load_rules
 
 
 def replay(rules: RuleSet, stream, rate: float) -> tuple[int, int, float]:

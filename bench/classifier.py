@@ -6,7 +6,7 @@ own. The pipeline gets a sentiment-only ``BertForSequenceClassification`` view o
 (encoder + sentiment head; its pooler differs from our mean pooling, the compute is the same)
 and is called one message at a time, as naive service code would. The bare loop is the limit:
 fixed-order batches tokenized and run one after the other, no bookkeeping. All three run at the
-precision ``models.precision`` chooses for the device (``RISKPULSE_PRECISION``), on every device
+precision ``riskpulse.models.serving.precision`` chooses for the device (``RISKPULSE_PRECISION``), on every device
 asked for (CPU, and CUDA when present) and every batch size, printed side by side; the engine
 also runs at its own default batch size for the device.
 
@@ -76,11 +76,11 @@ def sentiment_view(version_dir: Path, out: Path) -> None:
 def run_one(method: str, device_name: str, batch_size: int | None, args: argparse.Namespace) -> dict:
     import torch
 
-    from models.inference import Engine, default_batch_size
-    from models.network import load_model
-    from models.precision import choose_precision
-    from models.registry import Registry
-    from streams.settings import Settings
+    from riskpulse.models.serving.inference import Engine, default_batch_size
+    from riskpulse.models.serving.network import load_model
+    from riskpulse.models.serving.precision import choose_precision
+    from riskpulse.models.serving.registry import Registry
+    from riskpulse.core.settings import Settings
 
     settings = Settings(device=device_name, max_length=args.max_length, inference_batch_size=batch_size)
     device = torch.device(device_name)
@@ -145,7 +145,7 @@ def measure(method: str, device: str, batch_size: int | None, args: argparse.Nam
 def main() -> None:
     import torch
 
-    from models.inference import default_batch_size
+    from riskpulse.models.serving.inference import default_batch_size
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="registry version; default current")

@@ -25,11 +25,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboards import queries  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.sinks import DDL as STORE_DDL  # noqa: E402
-from streams.sinks import ChdbStore, ServerStore  # noqa: E402
-from streams.stack import ClickHouseService  # noqa: E402
+from riskpulse.dashboards import queries  # noqa: E402
+from riskpulse.core.settings import Settings  # noqa: E402
+from riskpulse.streams.store.backends import DDL as STORE_DDL  # noqa: E402
+from riskpulse.streams.store.backends import ChdbStore, ServerStore  # noqa: E402
+from riskpulse.streams.ops.stack import ClickHouseService  # noqa: E402
 
 TOPICS = ["Macro", "Stock Commentary", "Company | Product News", "Fed | Central Banks", "Earnings", "card_payments",
           "fees_and_charges", "fraud_and_security", "loans_and_mortgages", "Markets", "Energy | Oil", "Politics"]

@@ -38,12 +38,12 @@ def main() -> None:
     env = os.environ | {"RISKPULSE_HOME": str(home), "RISKPULSE_SHARED_DATA": str(args.data.resolve()),
                         "RISKPULSE_DEVICE": "cuda", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                         "PYTHONPATH": str(REPO)}
-    train_cmd = [sys.executable, "-m", "streams.cli", "train"] + (["--quick"] if args.quick else [])
+    train_cmd = [sys.executable, "-m", "riskpulse.cli", "train"] + (["--quick"] if args.quick else [])
     started = time.monotonic()
     subprocess.run(train_cmd, check=True, env=env, cwd=REPO)
     train_s = time.monotonic() - started
 
-    from models.registry import Registry
+    from riskpulse.models.serving.registry import Registry
 
     registry = Registry(home / "models")
     version = registry.current()

@@ -26,12 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streams.settings import Settings  # noqa: E402
+from riskpulse.core.settings import Settings  # noqa: E402
 from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained  # noqa: E402
 
 
 def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
-    from models.inference import Engine
+    from riskpulse.models.serving.inference import Engine
 
     engine = engine or Engine.load(settings)
     engine.classify(texts[:64])
@@ -44,8 +44,8 @@ def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
 
 def pipeline(settings: Settings, messages, paced, rate: float, workdir: Path) -> tuple[float, list[float], list[float]]:
     """(flood msgs/s, flood latencies, latencies at a steady ``rate``) through one warmed-up worker."""
-    from streams.producers import kafka_producer
-    from streams.topics import ensure_topics
+    from riskpulse.streams.ingest.producers import kafka_producer
+    from riskpulse.streams.topics import ensure_topics
 
     ensure_topics(settings)
     worker = Worker.start(settings, workdir / "worker.log")
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, default=None, help="model registry root (default: settings)")
     args = parser.parse_args()
 
-    from streams.stack import Stack
+    from riskpulse.streams.ops.stack import Stack
     from tests.fixtures.stack import free_ports
 
     base = Settings()
@@ -122,7 +122,7 @@ def main() -> None:
         })
         settings = run_settings(stack_settings, f"bench{uuid.uuid4().hex[:6]}", registry, device=base.device)
         messages = good_messages("bench", args.messages)
-        from models.inference import Engine
+        from riskpulse.models.serving.inference import Engine
 
         engine = Engine.load(settings)
         texts = [m.text for m in messages]

@@ -33,8 +33,8 @@ def validation_f1(version_dir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    from models.training import TrainArgs, train
-    from streams.settings import get_settings
+    from riskpulse.models.training.trainer import TrainArgs, train
+    from riskpulse.core.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=TrainArgs.epochs)

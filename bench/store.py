@@ -15,10 +15,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from streams.db import migrate
-from streams.settings import Settings
-from streams.sinks import ChdbStore, ServerStore, Store
-from streams.stack import Stack, free_ports
+from riskpulse.streams.store.migrate import migrate
+from riskpulse.core.settings import Settings
+from riskpulse.streams.store.backends import ChdbStore, ServerStore, Store
+from riskpulse.streams.ops.stack import Stack, free_ports
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 PER_MINUTE = (

@@ -9,9 +9,9 @@ import logging
 
 import streamlit as st
 
-from dashboards import auth
-from dashboards.common import settings
-from dashboards.views import alerts, explore, label, models, overview
+from riskpulse.dashboards import auth
+from riskpulse.dashboards.common import settings
+from riskpulse.dashboards.views import alerts, explore, label, models, overview
 
 log = logging.getLogger("riskpulse.dashboard")
 

@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import secrets
 
-from streams import RiskPulseError
+from riskpulse.core import RiskPulseError
 
 ALGORITHM = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 260_000

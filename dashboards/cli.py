@@ -11,8 +11,8 @@ from pathlib import Path
 
 import typer
 
-from dashboards.auth import hash_password, require_users
-from streams.settings import Settings, get_settings
+from riskpulse.dashboards.auth import hash_password, require_users
+from riskpulse.core.settings import Settings, get_settings
 
 log = logging.getLogger("riskpulse.dashboard")
 APP = Path(__file__).with_name("app.py")

@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import queries
-from streams.settings import Settings, get_settings
+from riskpulse.dashboards import queries
+from riskpulse.core.settings import Settings, get_settings
 
 RANGES = {
     "Last hour": timedelta(hours=1),
@@ -56,8 +56,8 @@ def store() -> SerialStore:
 
     Migrated on open (every DDL is CREATE … IF NOT EXISTS) so a fresh database shows empty pages, not errors.
     """
-    from streams.db import migrate
-    from streams.sinks import open_store
+    from riskpulse.streams.store.migrate import migrate
+    from riskpulse.streams.store.backends import open_store
 
     backend = open_store(settings())
     migrate(backend)

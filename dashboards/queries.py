@@ -311,7 +311,7 @@ def label_counts(store: Queryable) -> list[dict[str, Any]]:
     return store.query("SELECT task, label, count() AS n FROM labels GROUP BY task, label ORDER BY task, n DESC")
 
 
-# --- alerts (tables owned by streams.alerts.store) ---------------------------------------------
+# --- alerts (tables owned by riskpulse.streams.store.alerts) ---------------------------------------------
 ALERT_DELIVERIES = """
     SELECT alert_id,
            countIf(status = 'delivered') AS delivered,
@@ -369,14 +369,14 @@ def alerts(store: Queryable, since: datetime, limit: int = 200) -> list[dict[str
 
 def ack_alert(store: Queryable, alert_id: str, user: str, note: str = "") -> None:
     """Record that ``user`` has seen the alert (the alerts module owns the table and its row shape)."""
-    from streams.alerts.store import AlertRepo
+    from riskpulse.streams.store.alerts import AlertRepo
 
     if not user:
         raise ValueError("an acknowledgement needs the analyst's name")
     AlertRepo(store).ack(alert_id, user, note)
 
 
-# --- retraining (table owned by models.retraining) --------------------------------------------
+# --- retraining (table owned by riskpulse.models.retraining.retrainer) --------------------------------------------
 def table_exists(store: Queryable, name: str) -> bool:
     rows = store.query(
         "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = %(name)s", {"name": name}
@@ -388,7 +388,7 @@ def retrain_runs(store: Queryable, limit: int = 20) -> list[dict[str, Any]] | No
     """Latest retraining runs, newest first; None before the retraining table exists."""
     if not table_exists(store, "retrain_runs"):
         return None
-    from models.retraining import recent_runs
+    from riskpulse.models.retraining.retrainer import recent_runs
 
     rows = recent_runs(store, limit)
     for row in rows:

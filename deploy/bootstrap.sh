@@ -56,7 +56,7 @@ fi
 # Skipped while pyproject.toml and the interpreter are those of the last successful install.
 stamp="$ROOT/.riskpulse/bootstrap-pip.sha256"
 wanted="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print(sys.executable)')"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && (cd / && "$PYTHON" -c 'import streams.cli, pytest') 2>/dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && (cd / && "$PYTHON" -c 'import riskpulse.cli, pytest') 2>/dev/null; then
     say "Python package installed (pyproject.toml unchanged)"
 else
     say "pip install -e .[dev] with $("$PYTHON" --version)"

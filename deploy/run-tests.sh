@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 mkdir -p test-artifacts
 # Which case this run is (CPUs differ from run to run): the CPU, and the precision training and serving pick.
-python -c 'import torch; from models.precision import choose_precision; print("riskpulse:", choose_precision(torch.device("cpu")).describe(), "| CUDA:", torch.cuda.is_available())'
+python -c 'import torch; from riskpulse.models.serving.precision import choose_precision; print("riskpulse:", choose_precision(torch.device("cpu")).describe(), "| CUDA:", torch.cuda.is_available())'
 python -m pytest tests/unit -q
 python -m pytest tests/integration -q

@@ -9,9 +9,9 @@ from typing import Optional, get_args
 
 import typer
 
-from models.data import DATASET_TASK, LABEL_MAPS, TASK_LABELS, DataError, read_csv
-from streams import RiskPulseError
-from streams.settings import PrecisionName, get_settings
+from riskpulse.models.training.data import DATASET_TASK, LABEL_MAPS, TASK_LABELS, DataError, read_csv
+from riskpulse.core import RiskPulseError
+from riskpulse.core.settings import PrecisionName, get_settings
 
 log = logging.getLogger("riskpulse.models")
 models_app = typer.Typer(no_args_is_help=True, help="List, inspect and promote trained model versions.")
@@ -39,8 +39,8 @@ def train(
     promote: bool = typer.Option(True, "--promote/--no-promote", help="Make the new version current."),
 ) -> None:
     """Fine-tune the topic + sentiment model and register it as a new version."""
-    from models.training import TrainArgs
-    from models.training import train as run_training
+    from riskpulse.models.training.trainer import TrainArgs
+    from riskpulse.models.training.trainer import train as run_training
 
     args = TrainArgs(base_model=base_model, forked_layers=forked_layers, epochs=epochs, batch_size=batch_size,
                      max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag)
@@ -89,9 +89,9 @@ def evaluate_cmd(
     out: Optional[Path] = typer.Option(None, help="Report directory; default <home>/reports."),
 ) -> None:
     """Score a model on a labeled CSV: accuracy, macro-F1, per-class table, JSON report and confusion PNG."""
-    from models.data import map_labels
-    from models.evaluation import evaluate, format_table, write_report
-    from models.inference import Engine
+    from riskpulse.models.training.data import map_labels
+    from riskpulse.models.training.evaluation import evaluate, format_table, write_report
+    from riskpulse.models.serving.inference import Engine
 
     settings = get_settings()
     try:
@@ -131,7 +131,7 @@ def evaluate_cmd(
 @models_app.command("list")
 def list_versions() -> None:
     """Versions in the registry, oldest first; * marks the current one."""
-    from models.registry import Registry
+    from riskpulse.models.serving.registry import Registry
 
     registry = Registry(get_settings().registry_root)
     current = registry.current()
@@ -143,7 +143,7 @@ def list_versions() -> None:
 @models_app.command("show")
 def show(version: Optional[str] = typer.Argument(None, help="Version; default: current.")) -> None:
     """A version's training arguments, validation metrics and data fingerprints as JSON."""
-    from models.registry import Registry
+    from riskpulse.models.serving.registry import Registry
 
     registry = Registry(get_settings().registry_root)
     try:
@@ -155,7 +155,7 @@ def show(version: Optional[str] = typer.Argument(None, help="Version; default: c
 @models_app.command("promote")
 def promote(version: str = typer.Argument(..., help="Version to serve.")) -> None:
     """Point `current` at a version (atomic)."""
-    from models.registry import Registry
+    from riskpulse.models.serving.registry import Registry
 
     try:
         Registry(get_settings().registry_root).promote(version)

@@ -1,59 +1,74 @@
-"""The one `riskpulse` entry point; each area contributes its sub-commands."""
+"""CLI commands of the streaming core: `worker`, `produce`, `feeds`, `topics`.
+
+Heavy imports (faust, torch, kafka) happen inside the commands so the rest of the
+CLI stays quick to start.
+"""
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="RiskPulse: streaming sentiment monitor for risk teams.")
+from riskpulse.core.settings import get_settings
 
 
-@app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # kafka-python logs every connection at INFO; health checks and producers would drown the output.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+def worker(
+    web_port: int = typer.Option(None, help="faust web port (default RISKPULSE_WEB_PORT); unique per worker."),
+) -> None:
+    """Consume the raw topic: validate, classify in batches, store, emit scored records."""
+    from riskpulse.streams.worker.app import run_worker
+
+    settings = get_settings()
+    if web_port is not None:
+        settings = settings.model_copy(update={"web_port": web_port})
+    run_worker(settings)
 
 
-def _register() -> None:
-    """Sub-commands live beside the code they drive."""
-    from streams.worker_cli import register as register_streaming
+def produce(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .csv (header line) or .jsonl file."),
+    rate: float = typer.Option(None, help="Messages per second (default: as fast as possible)."),
+    topic: str = typer.Option(None, help="Target topic (default: the raw topic)."),
+    source: str = typer.Option("news", help="source for rows without one (news, customer, social, internal)."),
+    channel: str = typer.Option(None, help="channel for rows without one (default: the file name)."),
+) -> None:
+    """Replay a CSV/JSONL file onto the raw topic, keyed by source/channel."""
+    from riskpulse.streams.ingest.producers import count_records, file_messages, send_messages
+    from riskpulse.streams.topics import ensure_topics
 
-    register_streaming(app)
-    from models.cli import register as register_models
-
-    register_models(app)
-    from streams.stack import app as stack_app
-
-    app.add_typer(stack_app, name="stack")
-    from streams.db import app as db_app
-
-    app.add_typer(db_app, name="db")
-    from streams.score import score
-
-    app.command("score")(score)
-    from streams.alerts.cli import app as alerts_app
-
-    app.add_typer(alerts_app, name="alerts")
-    from dashboards.cli import app as dashboard_app
-
-    app.add_typer(dashboard_app, name="dashboard")
-    from models.retrain_cli import register as register_retraining
-
-    register_retraining(app)
-    from streams.demo import demo
-
-    app.command("demo")(demo)
+    settings = get_settings()
+    ensure_topics(settings)
+    sent = send_messages(file_messages(file, source, channel), settings, topic=topic, rate=rate, total=count_records(file))
+    typer.echo(f"sent {sent} messages to {topic or settings.topic_raw}")
 
 
-def main() -> None:
-    _register()
-    app()
+def feeds(
+    sources: list[str] = typer.Argument(..., help="RSS/Atom feed URLs or files."),
+    every: float = typer.Option(0, help="Poll again every N seconds (0: poll once)."),
+) -> None:
+    """Publish new RSS/Atom items once (ids already sent are remembered under RISKPULSE_HOME)."""
+    import time
+
+    from riskpulse.streams.ingest.feeds import poll_once
+    from riskpulse.streams.topics import ensure_topics
+
+    settings = get_settings()
+    ensure_topics(settings)
+    while True:
+        typer.echo(f"published {poll_once(sources, settings)} new items")
+        if not every:
+            return
+        time.sleep(every)
 
 
-if __name__ == "__main__":
-    main()
+def topics() -> None:
+    """Create RiskPulse's Kafka topics where missing."""
+    from riskpulse.streams.topics import ensure_topics
+
+    created = ensure_topics(get_settings())
+    typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (worker, produce, feeds, topics):
+        app.command(command.__name__)(command)

@@ -13,8 +13,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from streams import RiskPulseError
-from streams.settings import Settings
+from riskpulse.core import RiskPulseError
+from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.topics")
 

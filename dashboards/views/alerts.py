@@ -9,8 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards import queries
-from dashboards.common import current_user, store
+from riskpulse.dashboards import queries
+from riskpulse.dashboards.common import current_user, store
 
 log = logging.getLogger("riskpulse.dashboard")
 SINCE = {"24 hours": timedelta(hours=24), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}

@@ -7,8 +7,8 @@ from datetime import datetime, time, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from dashboards import queries
-from dashboards.common import store
+from riskpulse.dashboards import queries
+from riskpulse.dashboards.common import store
 
 ROW_LIMIT = 200
 COLUMN_ORDER = ("ts", "text", "topic", "topic_prob", "sentiment", "sentiment_prob", "model_version", "source", "channel", "id")

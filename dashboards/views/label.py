@@ -8,8 +8,8 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards import queries
-from dashboards.common import current_user, store
+from riskpulse.dashboards import queries
+from riskpulse.dashboards.common import current_user, store
 
 log = logging.getLogger("riskpulse.dashboard")
 SENTIMENTS = ["negative", "neutral", "positive"]

@@ -10,9 +10,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards import queries
-from dashboards.common import settings, store
-from models.registry import Registry
+from riskpulse.dashboards import queries
+from riskpulse.dashboards.common import settings, store
+from riskpulse.models.serving.registry import Registry
 
 
 def render() -> None:

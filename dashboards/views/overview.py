@@ -8,8 +8,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards import queries
-from dashboards.common import fmt_bucket, pick_range, settings, store, window_for
+from riskpulse.dashboards import queries
+from riskpulse.dashboards.common import fmt_bucket, pick_range, settings, store, window_for
 
 SENTIMENT_COLORS = alt.Scale(domain=["negative", "neutral", "positive"], range=["#d62728", "#9e9e9e", "#2ca02c"])
 

@@ -4,6 +4,6 @@
 light (no faust, no HTTP client).
 """
 
-from streams.alerts.store import DDL
+from riskpulse.streams.store.alerts import DDL
 
 __all__ = ["DDL"]

@@ -21,12 +21,12 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from streams.alerts.detector import AlertEvent, Detector, Observation
-from streams.alerts.dispatcher import Dispatcher
-from streams.alerts.rules import RuleSet, load_rules
-from streams.alerts.store import AlertRepo
-from streams.schema import ScoredMessage
-from streams.settings import Settings
+from riskpulse.streams.alerts.detector import AlertEvent, Detector, Observation
+from riskpulse.streams.alerts.dispatcher import Dispatcher
+from riskpulse.streams.alerts.rules import RuleSet, load_rules
+from riskpulse.streams.store.alerts import AlertRepo
+from riskpulse.core.schema import ScoredMessage
+from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.alerts")
 
@@ -171,15 +171,15 @@ def run_alerts(settings: Settings) -> None:
     """`riskpulse alerts run`: validate rules, migrate, restore, then consume until stopped."""
     import faust
 
-    from streams.app import create_app
-    from streams.db import migrate
-    from streams.sinks import open_store
-    from streams.topics import ensure_topics
+    from riskpulse.streams.worker.app import create_app
+    from riskpulse.streams.store.migrate import migrate
+    from riskpulse.streams.store.backends import open_store
+    from riskpulse.streams.topics import ensure_topics
 
     rules = load_rules(settings.rules_file)  # fails start with line and field on a bad file
     ensure_topics(settings)
     store, dispatch_store = open_store(settings), open_store(settings)
-    migrate(store, ["streams.alerts"])
+    migrate(store, ["riskpulse.streams.alerts"])
     dispatcher = Dispatcher(settings, rules, AlertRepo(dispatch_store))
     service = AlertService(settings, rules, AlertRepo(store), dispatcher)
     app = create_app(settings.model_copy(update={

@@ -8,15 +8,15 @@ import time
 
 import typer
 
-from streams import RiskPulseError
-from streams.settings import get_settings
+from riskpulse.core import RiskPulseError
+from riskpulse.core.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Negative-sentiment spike alerts and their webhooks.")
 
 
 def _repo():
-    from streams.alerts.store import AlertRepo
-    from streams.sinks import open_store
+    from riskpulse.streams.store.alerts import AlertRepo
+    from riskpulse.streams.store.backends import open_store
 
     return AlertRepo(open_store(get_settings()))
 
@@ -29,7 +29,7 @@ def _fail(exc: Exception) -> None:
 @app.command("run")
 def run() -> None:
     """Consume scored messages, detect spikes, store/publish alerts, deliver webhooks."""
-    from streams.alerts.agent import run_alerts
+    from riskpulse.streams.alerts.agent import run_alerts
 
     try:
         run_alerts(get_settings())
@@ -42,7 +42,7 @@ def check_rules(path: str = typer.Argument(None, help="Rules file (default RISKP
     """Validate a rules file and print what it defines."""
     from pathlib import Path
 
-    from streams.alerts.rules import load_rules
+    from riskpulse.streams.alerts.rules import load_rules
 
     try:
         rules = load_rules(Path(path) if path else get_settings().rules_file)
@@ -122,10 +122,10 @@ def test_webhook(url: str, fmt: str = typer.Option("standard", "--format", help=
     """Send one signed sample notification to URL and report the receiver's answer."""
     import httpx
 
-    from streams.alerts.detector import Alert
-    from streams.alerts.notify import Notification, render
-    from streams.alerts.rules import Rule, WebhookTarget
-    from streams.alerts.webhooks import post_once
+    from riskpulse.streams.alerts.detector import Alert
+    from riskpulse.streams.alerts.notify import Notification, render
+    from riskpulse.streams.alerts.rules import Rule, WebhookTarget
+    from riskpulse.streams.alerts.webhooks import post_once
 
     settings = get_settings()
     now = time.time()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from streams.schema import ScoredMessage
+from riskpulse.core.schema import ScoredMessage
 
 log = logging.getLogger("riskpulse.alerts")
 SENTIMENT = {"bearish": "negative", "bullish": "positive", "neutral": "neutral"}

@@ -19,7 +19,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from streams.alerts.rules import Rule, RuleSet, parse_key
+from riskpulse.streams.alerts.rules import Rule, RuleSet, parse_key
 
 log = logging.getLogger("riskpulse.alerts")
 EXAMPLE_CHARS = 280

@@ -23,12 +23,12 @@ from typing import Any
 
 import httpx
 
-from streams.alerts.detector import Alert, AlertEvent
-from streams.alerts.notify import Grouper, Notification, group_key, render
-from streams.alerts.rules import RuleSet
-from streams.alerts.store import AlertRepo, to_dt
-from streams.alerts.webhooks import backoff_s, post_once
-from streams.settings import Settings
+from riskpulse.streams.alerts.detector import Alert, AlertEvent
+from riskpulse.streams.alerts.notify import Grouper, Notification, group_key, render
+from riskpulse.streams.alerts.rules import RuleSet
+from riskpulse.streams.store.alerts import AlertRepo, to_dt
+from riskpulse.streams.alerts.webhooks import backoff_s, post_once
+from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.alerts")
 RESTORE_HORIZON_S = 7 * 24 * 3600

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from streams.alerts.detector import Alert
-from streams.alerts.rules import Rule, RuleSet
+from riskpulse.streams.alerts.detector import Alert
+from riskpulse.streams.alerts.rules import Rule, RuleSet
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streams import RiskPulseError
+from riskpulse.core import RiskPulseError
+from riskpulse.core.resources import deploy_file
 
 KeyField = Literal["topic", "source", "channel"]
 KEY_FIELDS: tuple[str, ...] = ("topic", "source", "channel")
-DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "alert-rules.yaml"
+DEFAULT_RULES = deploy_file("alert-rules.yaml")
 
 
 class RulesError(RiskPulseError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from streams import RiskPulseError
+from riskpulse.core import RiskPulseError
 
 PREFIX = "whsec_"
 RETRYABLE_STATUS = {408, 425, 429}

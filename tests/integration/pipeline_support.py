@@ -18,13 +18,13 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from streams.schema import Message
-from streams.settings import Settings
-from streams.topics import group_lag
+from riskpulse.core.schema import Message
+from riskpulse.core.settings import Settings
+from riskpulse.streams.topics import group_lag
 from tests.fixtures.models import shared_data
 from tests.fixtures.stack import free_ports, settings_env
 
-CLI = [sys.executable, "-c", "from streams.cli import main; main()"]
+CLI = [sys.executable, "-c", "from riskpulse.cli import main; main()"]
 STORED_LINE = re.compile(r"stored ((?:\S+\[\d+\]@\d+-\d+ ?)+):")
 SPAN = re.compile(r"(\S+)\[(\d+)\]@(\d+)-(\d+)")
 
@@ -146,7 +146,7 @@ def malformed_records(tag: str) -> dict[str, list[bytes]]:
 
 def produce_mixed(settings: Settings, goods: list[Message], bads: list[bytes], seed: int = 7) -> None:
     """Send good and malformed records interleaved at random positions, and wait for acks."""
-    from streams.producers import kafka_producer
+    from riskpulse.streams.ingest.producers import kafka_producer
 
     items: list[tuple[bytes, bytes]] = [(m.key, m.to_bytes()) for m in goods]
     rng = random.Random(seed)

@@ -11,8 +11,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from models.registry import Registry
-from models.retrain_policy import is_held_back
+from riskpulse.models.serving.registry import Registry
+from riskpulse.models.retraining.policy import is_held_back
 from tests.fixtures.models import shared_data
 
 

@@ -2,7 +2,7 @@
 chDB, a real `riskpulse alerts run` worker process, and a real HTTP receiver on 127.0.0.1.
 
 Scored records are produced straight onto the scored topic (real texts and labels from
-streams.alerts.corpus), so these tests do not depend on the classifier.
+riskpulse.streams.alerts.corpus), so these tests do not depend on the classifier.
 """
 
 from __future__ import annotations
@@ -22,21 +22,21 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from streams.alerts.corpus import MODEL_VERSION, Labeled, load_corpus, scored
-from streams.alerts.detector import Alert
-from streams.alerts.store import AlertRepo
-from streams.alerts.webhooks import verify
-from streams.producers import kafka_producer
-from streams.settings import Settings
-from streams.sinks import ServerStore
-from streams.topics import ensure_topics
+from riskpulse.streams.alerts.corpus import MODEL_VERSION, Labeled, load_corpus, scored
+from riskpulse.streams.alerts.detector import Alert
+from riskpulse.streams.store.alerts import AlertRepo
+from riskpulse.streams.alerts.webhooks import verify
+from riskpulse.streams.ingest.producers import kafka_producer
+from riskpulse.core.settings import Settings
+from riskpulse.streams.store.backends import ServerStore
+from riskpulse.streams.topics import ensure_topics
 from tests.fixtures.http_receiver import TEST_SECRET, Receiver
 from tests.fixtures.models import shared_data
 from tests.fixtures.stack import free_ports, settings_env
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-c", "from streams.cli import main; main()"]
+CLI = [sys.executable, "-c", "from riskpulse.cli import main; main()"]
 W = 3.0  # window seconds: short so the tests stay fast
 LIVE_TOPICS = ("Macro", "Earnings", "Stock Commentary")
 BURST_TOPIC = "Macro"
@@ -338,7 +338,7 @@ def test_test_webhook_command_sends_a_verifiable_signed_sample(tmp_path):
 @pytest.mark.parametrize("store_fixture", ["server_store", "chdb_store"])
 def test_alert_tables_round_trip_on_both_engines(store_fixture, request):
     """The alerts' SQL (FINAL, argMax, the acks join) on clickhouse-server 18.16 and chDB."""
-    from streams.alerts.detector import KeyState
+    from riskpulse.streams.alerts.detector import KeyState
 
     repo = AlertRepo(request.getfixturevalue(store_fixture))
     base = dict(alert_id="alt_x", rule="r", key=json.dumps({"topic": "Macro"}), labels={"topic": "Macro"},
@@ -361,7 +361,7 @@ def test_alert_tables_round_trip_on_both_engines(store_fixture, request):
     repo.save_states([("r", base["key"], KeyState(mean=0.2, windows_seen=8, last_window_end=1_760_000_020.0))])
     assert repo.load_states()[("r", base["key"])].windows_seen == 8
 
-    from streams.alerts.store import to_dt
+    from riskpulse.streams.store.alerts import to_dt
 
     row = dict(delivery_id="msg_1", notification_id="ntf_1", group_key="g", rule="r", url="http://x", format="standard",
                body="{}", alert_states=json.dumps({"alt_x": "open"}), status="pending", attempts=0, last_error="",

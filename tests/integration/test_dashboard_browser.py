@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from dashboards import auth
-from dashboards.cli import streamlit_command
-from models.evaluation import report
-from models.registry import Registry
-from streams.db import migrate
-from streams.settings import Settings
-from streams.sinks import ServerStore, message_row
+from riskpulse.dashboards import auth
+from riskpulse.dashboards.cli import streamlit_command
+from riskpulse.models.training.evaluation import report
+from riskpulse.models.serving.registry import Registry
+from riskpulse.streams.store.migrate import migrate
+from riskpulse.core.settings import Settings
+from riskpulse.streams.store.backends import ServerStore, message_row
 from tests.fixtures.dashboard import real_scored_messages, spike_alert, store_alert
 from tests.fixtures.stack import ARTIFACTS, empty_tables, free_ports, settings_env
 

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from riskpulse.core.settings import Settings
+from riskpulse.streams.topics import ensure_topics
 from tests.integration.pipeline_support import (
     CLI,
     Worker,
@@ -169,7 +169,7 @@ def test_chdb_pipeline_scores_every_valid_message_once(stack, quick_registry, tm
     def query(sql, params=None):
         """chDB is one process per directory: read it from a fresh process after the worker left."""
         script = (
-            "import json, sys; from streams.settings import Settings; from streams.sinks import open_store; "
+            "import json, sys; from riskpulse.core.settings import Settings; from riskpulse.streams.store.backends import open_store; "
             "s = open_store(Settings()); q = json.loads(sys.argv[1]); "
             "print(json.dumps(s.query(q['sql'], q['params']), default=str)); s.close()"
         )

@@ -13,8 +13,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kafka import KafkaConsumer
 
-from streams.schema import parse_message
-from streams.topics import ensure_topics
+from riskpulse.core.schema import parse_message
+from riskpulse.streams.topics import ensure_topics
 from tests.fixtures.models import shared_data
 from tests.integration.pipeline_support import CLI, child_env, run_settings
 from tests.unit.test_producers import _write_feed

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from models.inference import Engine
-from models.retraining import DDL, Retrainer, recent_runs
+from riskpulse.models.serving.inference import Engine
+from riskpulse.models.retraining.retrainer import DDL, Retrainer, recent_runs
 from tests.fixtures.models import shared_data
 from tests.integration.retraining_support import private_registry, shift_labels, shuffled_labels, write_labels
 

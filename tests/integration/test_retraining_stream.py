@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from riskpulse.core.settings import Settings
+from riskpulse.streams.topics import ensure_topics
 from tests.fixtures.models import shared_data
 from tests.fixtures.stack import free_ports
 from tests.integration.pipeline_support import CLI, Worker, child_env, good_messages, produce_mixed, run_settings, wait_drained

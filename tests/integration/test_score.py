@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.score import score_file
-from streams.settings import Settings
+from riskpulse.streams.worker.score import score_file
+from riskpulse.core.settings import Settings
 from tests.fixtures.stack import settings_env
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def test_cli_scores_a_file_into_csv(tmp_path, quick_registry):
     settings = Settings(home=tmp_path / "home", registry_dir=quick_registry, device="cpu")
     out = tmp_path / "scored.csv"
     result = subprocess.run(
-        [sys.executable, "-c", "from streams.cli import main; main()", "score", str(sample_file(tmp_path, 100)),
+        [sys.executable, "-c", "from riskpulse.cli import main; main()", "score", str(sample_file(tmp_path, 100)),
          "--out", str(out)],
         env={**os.environ, **settings_env(settings)}, capture_output=True, text=True, timeout=300,
     )
@@ -66,7 +66,7 @@ def test_cli_scores_a_file_into_csv(tmp_path, quick_registry):
 
 def test_cli_refuses_an_unknown_output(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", "from streams.cli import main; main()", "score", str(SAMPLE), "--out", "x.parquet"],
+        [sys.executable, "-c", "from riskpulse.cli import main; main()", "score", str(SAMPLE), "--out", "x.parquet"],
         env={**os.environ, **settings_env(Settings(home=tmp_path))}, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and "--out must be 'table' or a .csv path" in result.stderr

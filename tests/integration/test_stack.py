@@ -11,9 +11,9 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from streams.settings import Settings
-from streams.sinks import ServerStore
-from streams.stack import Stack, ensure_kafka_libs
+from riskpulse.core.settings import Settings
+from riskpulse.streams.store.backends import ServerStore
+from riskpulse.streams.ops.stack import Stack, ensure_kafka_libs
 from tests.fixtures.stack import free_ports, settings_env
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def riskpulse(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **settings_env(settings)}
     return subprocess.run(
-        [sys.executable, "-c", "from streams.cli import main; main()", *args],
+        [sys.executable, "-c", "from riskpulse.cli import main; main()", *args],
         env=env, capture_output=True, text=True, timeout=180,
     )
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from streams.db import migrate
-from streams.schema import ScoredMessage, dead_letter
-from streams.sinks import Store, StoreError, dead_letter_row, message_row
+from riskpulse.streams.store.migrate import migrate
+from riskpulse.core.schema import ScoredMessage, dead_letter
+from riskpulse.streams.store.backends import Store, StoreError, dead_letter_row, message_row
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from streams.batching import RawRecord
+from riskpulse.streams.worker.batching import RawRecord
 
 
 @dataclass(frozen=True)

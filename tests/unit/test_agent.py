@@ -8,9 +8,9 @@ from unittest.mock import AsyncMock
 
 import pytest
 
-from streams.app import build_worker_app
-from streams.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE
-from streams.settings import Settings
+from riskpulse.streams.worker.app import build_worker_app
+from riskpulse.streams.worker.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE
+from riskpulse.core.settings import Settings
 from tests.unit.streaming_fakes import FakeEngine, FakeStore, good
 
 

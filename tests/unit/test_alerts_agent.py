@@ -2,11 +2,11 @@
 
 from datetime import datetime, timezone
 
-import streams.alerts.agent as agent_mod
-from streams.alerts.agent import AlertService, PartitionWatermarks, settle_time
-from streams.alerts.rules import Rule, RuleSet
-from streams.schema import ScoredMessage
-from streams.settings import Settings
+import riskpulse.streams.alerts.agent as agent_mod
+from riskpulse.streams.alerts.agent import AlertService, PartitionWatermarks, settle_time
+from riskpulse.streams.alerts.rules import Rule, RuleSet
+from riskpulse.core.schema import ScoredMessage
+from riskpulse.core.settings import Settings
 
 RULES = RuleSet(rules=(
     Rule(name="a", key=("topic",), window_s=10, grace_s=1, min_volume=5, min_baseline_windows=2),

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from streams.alerts.detector import Detector, KeyState, Observation, alert_id, effective_std, ewma_update
-from streams.alerts.rules import Rule, RuleSet
+from riskpulse.streams.alerts.detector import Detector, KeyState, Observation, alert_id, effective_std, ewma_update
+from riskpulse.streams.alerts.rules import Rule, RuleSet
 
 W = 10.0
 MACRO = json.dumps({"topic": "Macro"})

@@ -5,12 +5,12 @@ import random
 
 import httpx
 
-from streams.alerts.detector import Alert, AlertEvent
-from streams.alerts.dispatcher import Dispatcher
-from streams.alerts.notify import Grouper, group_key, render
-from streams.alerts.rules import Rule, RuleSet, WebhookTarget
-from streams.alerts.webhooks import verify
-from streams.settings import Settings
+from riskpulse.streams.alerts.detector import Alert, AlertEvent
+from riskpulse.streams.alerts.dispatcher import Dispatcher
+from riskpulse.streams.alerts.notify import Grouper, group_key, render
+from riskpulse.streams.alerts.rules import Rule, RuleSet, WebhookTarget
+from riskpulse.streams.alerts.webhooks import verify
+from riskpulse.core.settings import Settings
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 URL = "http://receiver.test/hook"

@@ -1,6 +1,6 @@
 import pytest
 
-from streams.alerts.rules import DEFAULT_RULES, RulesError, load_rules, load_rules_text, parse_key
+from riskpulse.streams.alerts.rules import DEFAULT_RULES, RulesError, load_rules, load_rules_text, parse_key
 
 GOOD = """rules:
   - name: spikes

@@ -3,7 +3,7 @@ import random
 import httpx
 import pytest
 
-from streams.alerts.webhooks import (
+from riskpulse.streams.alerts.webhooks import (
     WebhookVerificationError, backoff_s, post_once, sign, signed_headers, verify,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from streams.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE, process_batch
+from riskpulse.streams.worker.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE, process_batch
 from tests.unit.streaming_fakes import FakeEngine, FakeStore, good, record
 
 MALFORMED = {

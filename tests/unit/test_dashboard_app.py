@@ -13,10 +13,10 @@ from streamlit import cache_data as st_cache_data
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from dashboards import auth, common
-from models.evaluation import report
-from models.registry import Registry
-from streams.settings import get_settings
+from riskpulse.dashboards import auth, common
+from riskpulse.models.training.evaluation import report
+from riskpulse.models.serving.registry import Registry
+from riskpulse.core.settings import get_settings
 from tests.fixtures.dashboard import spike_alert, store_alert
 from tests.fixtures.stack import settings_env
 
@@ -27,7 +27,7 @@ TIMEOUT = 60
 def _page(name: str) -> None:
     import importlib
 
-    importlib.import_module(f"dashboards.views.{name}").render()
+    importlib.import_module(f"riskpulse.dashboards.views.{name}").render()
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from dashboards import auth
-from dashboards.cli import REPO_ROOT, streamlit_command
-from dashboards.cli import app as dashboard_app
-from streams.settings import Settings
+from riskpulse.dashboards import auth
+from riskpulse.dashboards.cli import REPO_ROOT, streamlit_command
+from riskpulse.dashboards.cli import app as dashboard_app
+from riskpulse.core.settings import Settings
 
 
 def test_hash_roundtrip_and_wrong_password():

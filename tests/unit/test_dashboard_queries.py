@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dashboards import queries
-from streams.sinks import MemoryStore, StoreError, message_row
+from riskpulse.dashboards import queries
+from riskpulse.streams.store.backends import MemoryStore, StoreError, message_row
 from tests.fixtures.dashboard import spike_alert, store_alert
 
 
@@ -158,7 +158,7 @@ def test_alerts_list_shows_evidence_ack_and_delivery(filled_store):
 def test_retrain_runs_absent_until_the_table_exists(chdb_store):
     chdb_store.execute("DROP TABLE IF EXISTS retrain_runs")
     assert queries.retrain_runs(chdb_store) is None
-    from models.retraining import DDL as RETRAIN_DDL
+    from riskpulse.models.retraining.retrainer import DDL as RETRAIN_DDL
 
     for statement in RETRAIN_DDL:
         chdb_store.execute(statement)
@@ -171,7 +171,7 @@ def test_empty_store_has_no_bounds(chdb_store):
 
 
 def _row(ident, ts, topic, sentiment):
-    from streams.schema import ScoredMessage
+    from riskpulse.core.schema import ScoredMessage
 
     return message_row(ScoredMessage(
         id=ident, source="news", channel="wire", ts=ts, text=f"text {ident}", topic=topic, topic_prob=0.9,

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from models.cli import register
-from streams.settings import get_settings
+from riskpulse.models.cli import register
+from riskpulse.core.settings import get_settings
 from tests.fixtures.models import write_csv
 
 

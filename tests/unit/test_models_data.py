@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.data import (
+from riskpulse.models.training.data import (
     CUSTOMER_TOPICS, LABEL_MAPS, NEWS_TOPICS, TOPIC_LABELS, DataError, load_dataset, map_labels, read_csv,
     split_holdout, subsample, training_data,
 )

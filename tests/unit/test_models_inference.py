@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.data import SENTIMENT_LABELS, TOPIC_LABELS
-from models.inference import EmptyTextError, Engine, Scores
+from riskpulse.models.training.data import SENTIMENT_LABELS, TOPIC_LABELS
+from riskpulse.models.serving.inference import EmptyTextError, Engine, Scores
 
 TEXTS = [
     "$AAPL shares plunge after weak iPhone guidance",
@@ -57,7 +57,7 @@ def test_forked_model_round_trips_through_save_and_load(tmp_path) -> None:
     """A model whose top encoder layers are per task saves, reloads as forked, and scores the same."""
     import torch
 
-    from models.network import build_model, bundled_base_model, load_model, save_model
+    from riskpulse.models.serving.network import build_model, bundled_base_model, load_model, save_model
 
     model, tokenizer = build_model(bundled_base_model(), 4, 3, forked_layers=2)
     with torch.no_grad():  # make the branches differ, as training would
@@ -81,7 +81,7 @@ def test_forked_layers_work_with_encoders_whose_layers_return_tuples(tmp_path) -
     import torch
     from transformers import AutoTokenizer, MPNetConfig, MPNetModel
 
-    from models.network import build_model, bundled_base_model
+    from riskpulse.models.serving.network import build_model, bundled_base_model
 
     config = MPNetConfig(vocab_size=30527, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
     MPNetModel(config, add_pooling_layer=False).save_pretrained(str(tmp_path))
@@ -98,7 +98,7 @@ def test_forked_layers_work_with_encoders_whose_layers_return_tuples(tmp_path) -
 
 def test_cpu_bf16_autocast_keeps_the_labels(engine: Engine) -> None:
     """bf16 inference is a speed setting: on these texts it must pick the fp32 labels."""
-    from models.precision import choose_precision
+    from riskpulse.models.serving.precision import choose_precision
 
     labels = {"topic": engine.topics, "sentiment": engine.sentiments}
     fast = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device,

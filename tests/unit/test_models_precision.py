@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import precision as precision_rule
-from models.precision import PrecisionError, choose_precision
+from riskpulse.models.serving import precision as precision_rule
+from riskpulse.models.serving.precision import PrecisionError, choose_precision
 
 CPU = torch.device("cpu")
 
@@ -45,10 +45,10 @@ def test_fp32_autocast_is_a_no_op() -> None:
 def test_training_and_serving_follow_the_same_rule(monkeypatch, data_root: Path, tmp_path: Path,
                                                    native: bool, expected: str) -> None:
     """On a CPU with (or without) native bf16, a training run and the engine serving its model both pick it."""
-    from models.inference import Engine
-    from models.registry import Registry
-    from models.training import TrainArgs, train
-    from streams.settings import Settings
+    from riskpulse.models.serving.inference import Engine
+    from riskpulse.models.serving.registry import Registry
+    from riskpulse.models.training.trainer import TrainArgs, train
+    from riskpulse.core.settings import Settings
 
     monkeypatch.setattr(precision_rule, "cpu_has_native_bf16", lambda: native)
     settings = Settings(home=tmp_path / "home", device="cpu")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import Registry, RegistryError
+from riskpulse.models.serving.registry import Registry, RegistryError
 
 
 def make_version(registry: Registry, name: str) -> None:
@@ -47,7 +47,7 @@ def test_killed_process_mid_write_leaves_current_untouched(tmp_path: Path) -> No
     script = textwrap.dedent(f"""
         import os
         from pathlib import Path
-        from models.registry import Registry
+        from riskpulse.models.serving.registry import Registry
         with Registry(Path({str(tmp_path)!r})).write("v2") as out:
             (out / "model.safetensors").write_bytes(b"half")
             os._exit(9)

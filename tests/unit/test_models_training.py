@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from models.data import LABEL_MAPS
-from models.evaluation import evaluate, majority_baseline
-from models.inference import Engine
-from models.registry import Registry
+from riskpulse.models.training.data import LABEL_MAPS
+from riskpulse.models.training.evaluation import evaluate, majority_baseline
+from riskpulse.models.serving.inference import Engine
+from riskpulse.models.serving.registry import Registry
 from tests.fixtures.models import shared_data
 
 
@@ -54,8 +54,8 @@ def test_quick_version_is_self_describing(quick_registry: Path) -> None:
 
 def test_single_task_run_reports_its_task_only_and_is_never_promoted(data_root: Path, tmp_path: Path) -> None:
     """Single-task models exist for the shared-vs-separate comparison; their other head is untrained."""
-    from models.training import TrainArgs, train
-    from streams.settings import Settings
+    from riskpulse.models.training.trainer import TrainArgs, train
+    from riskpulse.core.settings import Settings
 
     settings = Settings(home=tmp_path / "home", device="cpu")
     version = train(settings, TrainArgs(epochs=1, threads=1, tasks=("sentiment",)), promote=True, data_root=data_root)
@@ -68,9 +68,9 @@ def test_single_task_run_reports_its_task_only_and_is_never_promoted(data_root: 
 
 
 def test_unknown_task_is_an_error(data_root: Path, tmp_path: Path) -> None:
-    from models.data import DataError
-    from models.training import TrainArgs, train
-    from streams.settings import Settings
+    from riskpulse.models.training.data import DataError
+    from riskpulse.models.training.trainer import TrainArgs, train
+    from riskpulse.core.settings import Settings
 
     with pytest.raises(DataError, match="sentimnet"):
         train(Settings(home=tmp_path / "home"), TrainArgs(tasks=("sentimnet",)), data_root=data_root)

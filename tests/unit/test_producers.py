@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from streams.feeds import load_sent, poll_once, state_path
-from streams.producers import InputFileError, file_messages, send_messages, to_message
-from streams.schema import parse_message
-from streams.settings import Settings
+from riskpulse.streams.ingest.feeds import load_sent, poll_once, state_path
+from riskpulse.streams.ingest.producers import InputFileError, file_messages, send_messages, to_message
+from riskpulse.core.schema import parse_message
+from riskpulse.core.settings import Settings
 
 
 class RecordingProducer:

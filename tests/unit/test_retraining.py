@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from models.data import Example
-from models.registry import Registry
-from models.retrain_policy import is_held_back
-from models.retraining import DDL, RetrainBusy, Retrainer, RunRecord, recent_runs, run_lock, write_run
+from riskpulse.models.training.data import Example
+from riskpulse.models.serving.registry import Registry
+from riskpulse.models.retraining.policy import is_held_back
+from riskpulse.models.retraining.retrainer import DDL, RetrainBusy, Retrainer, RunRecord, recent_runs, run_lock, write_run
 
 
 

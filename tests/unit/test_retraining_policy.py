@@ -2,8 +2,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from models.data import Example
-from models.retrain_policy import (
+from riskpulse.models.training.data import Example
+from riskpulse.models.retraining.policy import (
     AnalystLabel,
     decide,
     drop_unknown,

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from models.registry import Registry
-from models.reloading import ReloadingEngine
-from streams.settings import Settings
+from riskpulse.models.serving.registry import Registry
+from riskpulse.models.serving.reloading import ReloadingEngine
+from riskpulse.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def test_job_store_keeps_the_next_slot_across_restarts(tmp_path):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from models.scheduler import _ensure_job, build_trigger
+    from riskpulse.models.retraining.scheduler import _ensure_job, build_trigger
 
     url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
 
@@ -118,15 +118,15 @@ def test_job_store_keeps_the_next_slot_across_restarts(tmp_path):
 
 
 def test_bad_crontab_names_the_setting():
-    from models.retraining import RetrainError
-    from models.scheduler import build_trigger
+    from riskpulse.models.retraining.retrainer import RetrainError
+    from riskpulse.models.retraining.scheduler import build_trigger
 
     with pytest.raises(RetrainError, match="RISKPULSE_RETRAIN_CRON"):
         build_trigger(Settings(retrain_cron="every day"))
 
 
 def test_second_scheduler_stands_by_until_the_first_stops(tmp_path, monkeypatch):
-    import models.scheduler as sched
+    import riskpulse.models.retraining.scheduler as sched
 
     active = []
     monkeypatch.setattr(sched, "recover_at_start", lambda settings: active.append(threading.current_thread().name))

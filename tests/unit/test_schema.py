@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from streams.schema import InvalidMessage, Message, content_id, parse_message
+from riskpulse.core.schema import InvalidMessage, Message, content_id, parse_message
 
 
 def _raw(**over):

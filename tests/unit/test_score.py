@@ -6,12 +6,12 @@ import csv
 import json
 from pathlib import Path
 
-from models.inference import Scores
-from streams.score import score_file
+from riskpulse.models.serving.inference import Scores
+from riskpulse.streams.worker.score import score_file
 
 
 class KeywordEngine:
-    """Deterministic stand-in for models.inference.Engine (the real one is in tests/integration)."""
+    """Deterministic stand-in for riskpulse.models.serving.inference.Engine (the real one is in tests/integration)."""
 
     version = "kw-1"
 

@@ -7,9 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from streams.schema import DeadLetter, ScoredMessage, dead_letter
-from streams.sinks import MemoryStore, StoreError, dead_letter_row, literal, message_row, render
-from streams.stack import KafkaService
+from riskpulse.core.schema import DeadLetter, ScoredMessage, dead_letter
+from riskpulse.streams.store.backends import MemoryStore, StoreError, dead_letter_row, literal, message_row, render
+from riskpulse.streams.ops.stack import KafkaService
 
 
 def scored(message_id: str = "m-1", sentiment: str = "negative", **extra) -> ScoredMessage:
@@ -115,7 +115,7 @@ def test_memory_store_refuses_use_when_closed_mixed_columns_and_sql():
 
 
 def test_kafka_properties_render_ports_and_data_dir(tmp_path):
-    from streams.settings import Settings
+    from riskpulse.core.settings import Settings
 
     settings = Settings(home=tmp_path, kafka_port=19092, kafka_controller_port=19093)
     service = KafkaService(settings, tmp_path / "kafka", tmp_path / "run")

@@ -1,0 +1,1 @@
+"""The bundled sample stream (``messages.jsonl``, see ``SOURCE.md``), shipped as package data."""

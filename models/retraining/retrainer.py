@@ -1,0 +1,319 @@
+"""One retraining run: learn from analysts' labels, serve the result only if it is better.
+
+A run gathers the labels the current model (the *champion*) has not learned from, merges them
+into the base training data (rules in :mod:`riskpulse.models.retraining.policy`), fine-tunes a *challenger*
+from the champion's weights, scores both on one fixed evaluation set — the validation splits
+plus the held-back slice of analyst labels — and moves the registry's ``current`` pointer only
+when the promotion rule says so. Every run is a row in ``retrain_runs``: written as ``running``
+when it starts and replaced by its outcome (``promoted``, ``rejected``, ``skipped``, ``failed``)
+when it ends. A run that dies in between is found by the next one (or the scheduler's start)
+and marked ``failed``; since registry writes are atomic, nothing of it is half-applied.
+
+"Not learned from" means: labels newer than the cut-off of the run that produced the champion,
+or every label when the champion never saw analyst labels (base training, or a rollback to it).
+Runs are serialised by a file lock under ``settings.home``; one host runs retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from riskpulse.models.retraining.challenger import NAN, RowCounter, evaluate_on, evaluation_rows, load_engine, rows_hook, train_challenger
+from riskpulse.models.serving.registry import Registry
+from riskpulse.models.retraining.policy import AnalystLabel, decide, drop_unknown, resolve, split_held_back
+from riskpulse.core import RiskPulseError
+from riskpulse.core.settings import Settings
+
+log = logging.getLogger("riskpulse.retraining")
+
+DDL: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS retrain_runs (
+        run_id String,
+        seq UInt64,
+        status String,
+        reason String,
+        trigger String,
+        runner String,
+        started_at DateTime,
+        finished_at DateTime,
+        champion_version String,
+        challenger_version String,
+        labels_since DateTime,
+        labels_until DateTime,
+        new_labels UInt32,
+        train_labels UInt32,
+        heldout_labels UInt32,
+        contested_labels UInt32,
+        unknown_labels UInt32,
+        train_rows UInt32,
+        eval_rows UInt32,
+        champion_topic_f1 Float32,
+        champion_sentiment_f1 Float32,
+        challenger_topic_f1 Float32,
+        challenger_sentiment_f1 Float32,
+        champion_heldout_acc Float32,
+        challenger_heldout_acc Float32,
+        details String
+    ) ENGINE = ReplacingMergeTree(seq)
+    ORDER BY run_id
+    """,
+]
+RUN_COLUMNS = (
+    "run_id, status, reason, trigger, runner, toUInt32(started_at) AS started_s, toUInt32(finished_at) AS finished_s, "
+    "champion_version, challenger_version, toUInt32(labels_since) AS labels_since_s, "
+    "toUInt32(labels_until) AS labels_until_s, new_labels, train_labels, heldout_labels, contested_labels, "
+    "unknown_labels, train_rows, eval_rows, champion_topic_f1, champion_sentiment_f1, challenger_topic_f1, "
+    "challenger_sentiment_f1, champion_heldout_acc, challenger_heldout_acc, details"
+)
+
+
+class RetrainError(RiskPulseError):
+    """A retraining run could not finish; the champion stays."""
+
+
+class RetrainBusy(RetrainError):
+    """Another retraining run holds the lock."""
+
+
+class NotEnoughLabels(RetrainError):
+    """Too few new trainable labels to justify a run."""
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+
+
+@dataclass
+class RunRecord:
+    """What a run did and found; one row of ``retrain_runs``."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = "running"
+    reason: str = ""
+    trigger: str = "manual"
+    runner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    started_s: int = field(default_factory=lambda: int(time.time()))
+    finished_s: int = 0
+    champion_version: str = ""
+    challenger_version: str = ""
+    labels_since_s: int = 0
+    labels_until_s: int = 0
+    new_labels: int = 0
+    train_labels: int = 0
+    heldout_labels: int = 0
+    contested_labels: int = 0
+    unknown_labels: int = 0
+    train_rows: int = 0
+    eval_rows: int = 0
+    champion_topic_f1: float = NAN
+    champion_sentiment_f1: float = NAN
+    challenger_topic_f1: float = NAN
+    challenger_sentiment_f1: float = NAN
+    champion_heldout_acc: float = NAN
+    challenger_heldout_acc: float = NAN
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        row = asdict(self)
+        for name in ("started", "finished", "labels_since", "labels_until"):
+            row[name if name.startswith("labels") else f"{name}_at"] = _utc(row.pop(f"{name}_s"))
+        row["details"] = json.dumps(self.details, default=str, sort_keys=True)
+        row["seq"] = time.time_ns()
+        return row
+
+
+def write_run(store, record: RunRecord) -> None:
+    """Store the run's current state; the latest write of a run_id wins (ReplacingMergeTree)."""
+    store.write_batch("retrain_runs", [record.row()])
+
+
+def recent_runs(store, limit: int = 20) -> list[dict[str, Any]]:
+    """Latest runs first, for the CLI and the dashboard's models page."""
+    return store.query(
+        f"SELECT {RUN_COLUMNS} FROM retrain_runs FINAL ORDER BY started_at DESC, run_id LIMIT %(limit)s",
+        {"limit": int(limit)},
+    )
+
+
+def recover_interrupted(store, current: str | None) -> list[str]:
+    """Close runs a dead process left ``running``. Call only while holding the run lock.
+
+    The registry says how far such a run got: if `current` is its challenger, the promotion
+    happened (it is the last step) and only the final record was lost; otherwise it failed.
+    """
+    stale = store.query(f"SELECT {RUN_COLUMNS} FROM retrain_runs FINAL WHERE status = 'running'")
+    for row in stale:
+        record = RunRecord(**{k: v for k, v in row.items() if k != "details"})
+        record.details = json.loads(row["details"] or "{}")
+        if record.challenger_version and record.challenger_version == current:
+            record.status = "promoted"
+            record.reason = f"runner {record.runner} stopped right after promoting {current}; its figures were not recorded"
+        else:
+            record.status = "failed"
+            record.reason = (
+                f"interrupted: runner {record.runner} stopped before finishing; champion "
+                f"{record.champion_version or '(none)'} stayed current, challenger "
+                f"{record.challenger_version or '(none)'} was not promoted"
+            )
+        record.finished_s = int(time.time())
+        write_run(store, record)
+        log.warning("retrain run %s closed as %s: %s", record.run_id, record.status, record.reason)
+    return [row["run_id"] for row in stale]
+
+
+def run_lock(settings: Settings) -> FileLock:
+    path = settings.home / "locks" / "retrain.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path))
+
+
+def fetch_labels(store, since_s: int, until_s: int) -> list[AnalystLabel]:
+    """Analyst labels stored in (since, until], with text."""
+    rows = store.query(
+        "SELECT message_id, task, label, text, labeled_by, toUInt32(labeled_at) AS at FROM labels "
+        "WHERE labeled_at > toDateTime(%(since)s) AND labeled_at <= toDateTime(%(until)s)",
+        {"since": int(since_s), "until": int(until_s)},
+    )
+    return [
+        AnalystLabel(r["message_id"], r["task"], r["label"], r["text"], r["labeled_by"], _utc(r["at"]))
+        for r in rows
+        if r["text"].strip()
+    ]
+
+
+def label_cutoff(store, version: str) -> int:
+    """Epoch seconds up to which `version` learned from labels; 0 when it never saw any."""
+    rows = store.query(
+        "SELECT max(toUInt32(labels_until)) AS until, count() AS n FROM retrain_runs FINAL "
+        "WHERE challenger_version = %(version)s AND status = 'promoted'",
+        {"version": version},
+    )
+    return int(rows[0]["until"]) if rows and rows[0]["n"] else 0
+
+
+@dataclass
+class Retrainer:
+    """A run's steps; the trainer and engine loader are parameters so unit tests can fake them."""
+
+    settings: Settings
+    store: Any
+    train_fn: Callable[..., str] | None = None
+    load_engine: Callable[[Settings, str], Any] | None = None
+    eval_rows_fn: Callable[[Settings], dict[str, list]] = evaluation_rows
+
+    def run(self, trigger: str = "manual") -> RunRecord:
+        """One run under the lock; returns its record (also stored). Raises RetrainBusy if one is running."""
+        lock = run_lock(self.settings)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise RetrainBusy(
+                f"another retraining run holds {lock.lock_file}; wait for it (see `riskpulse retrain --history`)"
+            ) from None
+        try:
+            recover_interrupted(self.store, Registry(self.settings.registry_root).current())
+            record = RunRecord(trigger=trigger)
+            self._steps(record)
+            return record
+        finally:
+            lock.release()
+
+    def _steps(self, record: RunRecord) -> None:
+        registry = Registry(self.settings.registry_root)
+        record.champion_version = registry.current() or ""
+        write_run(self.store, record)
+        log.info("retrain run %s started (%s) with champion %s", record.run_id, record.trigger, record.champion_version)
+        try:
+            self._learn_and_compare(record, registry)
+        except NotEnoughLabels as error:
+            record.status, record.reason = "skipped", str(error)
+        except Exception as error:  # noqa: BLE001 - any failure must leave the champion and be recorded
+            log.exception("retrain run %s failed", record.run_id)
+            record.status, record.reason = "failed", f"{type(error).__name__}: {error}"
+        record.finished_s = int(time.time())
+        write_run(self.store, record)
+        log.info("retrain run %s %s: %s", record.run_id, record.status, record.reason)
+
+    def _learn_and_compare(self, record: RunRecord, registry) -> None:
+        from riskpulse.models.training.data import TASK_LABELS
+
+        s = self.settings
+        champion = record.champion_version
+        if not champion:
+            raise RetrainError(f"registry {registry.root} has no current model; run `riskpulse train` first")
+        record.labels_since_s = label_cutoff(self.store, champion)
+        record.labels_until_s = int(time.time()) - 1
+        resolved = resolve(fetch_labels(self.store, record.labels_since_s, record.labels_until_s))
+        usable, unknown = drop_unknown(resolved, TASK_LABELS)
+        train, held = split_held_back(usable, s.retrain_holdout_share)
+        record.new_labels, record.unknown_labels = len(resolved), len(unknown)
+        record.train_labels, record.heldout_labels = len(train), len(held)
+        record.contested_labels = sum(r.contested for r in resolved)
+        if unknown:
+            record.details["unknown_examples"] = sorted({f"{r.task}:{r.label}" for r in unknown})[:20]
+        if len(train) < s.retrain_min_labels:
+            raise NotEnoughLabels(
+                f"{len(train)} new trainable labels since {_utc(record.labels_since_s).isoformat()} "
+                f"(of {len(resolved)} new, {len(held)} held back, {len(unknown)} unknown); need {s.retrain_min_labels}"
+            )
+        load = self.load_engine or load_engine
+        try:
+            champion_engine = load(s, champion)
+        except Exception as error:
+            raise RetrainError(
+                f"champion {champion} could not be loaded ({error}); it stays current — "
+                "check its directory or `riskpulse models promote` a good version"
+            ) from error
+        eval_rows = self.eval_rows_fn(s)
+        record.eval_rows = sum(len(v) for v in eval_rows.values()) + len(held)
+        champ = evaluate_on(champion_engine, eval_rows, held)
+        del champion_engine
+        hook = rows_hook(train, held, s.retrain_label_repeat, s.retrain_replay_rows)
+        counted = RowCounter(hook)
+        record.challenger_version = (self.train_fn or train_challenger)(s, registry.path(champion), counted)
+        record.train_rows = counted.rows
+        write_run(self.store, record)
+        try:
+            chall = evaluate_on(load(s, record.challenger_version), eval_rows, held)
+        except Exception as error:
+            raise RetrainError(f"challenger {record.challenger_version} could not be loaded ({error})") from error
+        record.champion_topic_f1 = champ.f1.get("topic", NAN)
+        record.champion_sentiment_f1 = champ.f1.get("sentiment", NAN)
+        record.challenger_topic_f1 = chall.f1.get("topic", NAN)
+        record.challenger_sentiment_f1 = chall.f1.get("sentiment", NAN)
+        record.champion_heldout_acc, record.challenger_heldout_acc = champ.heldout_acc, chall.heldout_acc
+        record.details["heldout_acc_by_task"] = {"champion": champ.heldout_by_task, "challenger": chall.heldout_by_task}
+        decision = decide(champ.f1, chall.f1, s.promote_tolerance)
+        record.reason = decision.reason
+        if decision.promote:
+            if registry.current() != champion:
+                record.status = "rejected"
+                record.reason = f"current moved to {registry.current()} during the run; not overriding it. {decision.reason}"
+                return
+            registry.promote(record.challenger_version)
+            record.status = "promoted"
+        else:
+            record.status = "rejected"
+
+
+def run_once(settings: Settings, trigger: str = "manual") -> RunRecord:
+    """Open the store, run once, close it."""
+    from riskpulse.streams.store.backends import open_store
+
+    store = open_store(settings)
+    try:
+        return Retrainer(settings, store).run(trigger)
+    finally:
+        store.close()

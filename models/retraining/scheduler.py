@@ -1,0 +1,143 @@
+"""`riskpulse scheduler`: retraining on a timetable that survives restarts and never runs twice.
+
+* **Timetable.** APScheduler 3 with a cron trigger (``settings.retrain_cron``, UTC) or, when
+  ``settings.retrain_interval_s`` > 0, an interval trigger.
+* **Persistent.** The job lives in a SQLite job store under ``<home>/scheduler``: a restart keeps
+  the next slot, and a slot missed while the scheduler was down runs once (coalesced) if it is
+  within ``retrain_misfire_grace_s``. APScheduler moves the job to its next slot as it starts a
+  run, so a restart after a crash does not repeat the slot.
+* **One at a time.** A scheduler holds ``scheduler.lock`` for as long as it schedules; a second
+  one started on the same home waits as a standby and takes over when the first exits or dies
+  (the kernel drops a dead process's lock). Each run also takes the retrain lock, so a manual
+  ``riskpulse retrain`` and a scheduled run never overlap.
+* **Crash-safe.** A run killed mid-way is left ``running`` in ``retrain_runs``; the next scheduler
+  start (or the next run) marks it failed. Registry writes are atomic, so nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from riskpulse.core.settings import Settings, get_settings
+
+log = logging.getLogger("riskpulse.retraining")
+JOB_ID = "retrain"
+JOB_FUNC = "riskpulse.models.retraining.scheduler:scheduled_run"
+
+
+def scheduler_dir(settings: Settings) -> Path:
+    path = settings.home / "scheduler"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_trigger(settings: Settings):
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if settings.retrain_interval_s > 0:
+        return IntervalTrigger(seconds=settings.retrain_interval_s, timezone="UTC")
+    try:
+        return CronTrigger.from_crontab(settings.retrain_cron, timezone="UTC")
+    except ValueError as error:
+        from riskpulse.models.retraining.retrainer import RetrainError
+
+        raise RetrainError(
+            f"RISKPULSE_RETRAIN_CRON={settings.retrain_cron!r} is not a 5-field crontab ({error}); e.g. '0 3 * * *'"
+        ) from None
+
+
+def scheduled_run() -> None:
+    """The stored job. APScheduler keeps it by reference, so it reads settings itself."""
+    from riskpulse.models.retraining.retrainer import RetrainBusy, run_once
+
+    try:
+        record = run_once(get_settings(), trigger="scheduled")
+    except RetrainBusy as busy:
+        log.warning("scheduled retrain skipped: %s", busy)
+        return
+    log.info("scheduled retrain %s finished: %s (%s)", record.run_id, record.status, record.reason)
+
+
+def recover_at_start(settings: Settings) -> None:
+    """Mark runs a dead process left `running` as failed, unless a live run holds the lock."""
+    from riskpulse.models.serving.registry import Registry
+    from riskpulse.models.retraining.retrainer import recover_interrupted, run_lock
+    from riskpulse.streams.store.backends import open_store
+
+    lock = run_lock(settings)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("a retrain run is in progress; leaving its record alone")
+        return
+    try:
+        store = open_store(settings)
+        try:
+            recover_interrupted(store, Registry(settings.registry_root).current())
+        finally:
+            store.close()
+    finally:
+        lock.release()
+
+
+def _ensure_job(scheduler, trigger) -> None:
+    """Keep the stored job (and its next slot) unless the timetable changed."""
+    job = scheduler.get_job(JOB_ID)
+    if job is not None and str(job.trigger) == str(trigger):
+        log.info("retrain job kept from the job store: %s, next run %s", job.trigger, job.next_run_time)
+        return
+    job = scheduler.add_job(JOB_FUNC, trigger, id=JOB_ID, name="retrain", replace_existing=True)
+    log.info("retrain job scheduled: %s, next run %s", trigger, job.next_run_time)
+
+
+def serve(settings: Settings, stop: threading.Event) -> None:
+    """Wait to be the active scheduler, then run retraining on the timetable until `stop` is set."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    trigger = build_trigger(settings)
+    folder = scheduler_dir(settings)
+    leader = FileLock(str(folder / "scheduler.lock"))
+    waiting = False
+    while True:
+        try:
+            leader.acquire(timeout=1)
+            break
+        except Timeout:
+            if stop.is_set():
+                return
+            if not waiting:
+                log.info("another scheduler is active on %s; standing by until it stops", folder)
+                waiting = True
+    log.info("scheduler active on %s (retrain %s)", folder, trigger)
+    try:
+        recover_at_start(settings)
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{folder / 'jobs.sqlite'}")},
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.retrain_misfire_grace_s},
+            timezone="UTC",
+        )
+        scheduler.start(paused=True)
+        _ensure_job(scheduler, trigger)
+        scheduler.resume()
+        stop.wait()
+        log.info("scheduler stopping; waiting for a running retrain to finish")
+        scheduler.shutdown(wait=True)
+    finally:
+        leader.release()
+
+
+def run_forever(settings: Settings) -> None:
+    """`serve` with SIGINT/SIGTERM turned into a clean stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(settings, stop)

@@ -1,0 +1,174 @@
+"""Batched inference: the one call the stream workers make to score messages.
+
+Texts are sorted by length and tokenized and padded per batch in one tokenizer call (short tweets
+do not pay for long complaints), then run under ``torch.inference_mode`` at the precision
+:mod:`riskpulse.models.serving.precision` chooses. Each batch's results come back to the host in one transfer. On
+CUDA the batches are pipelined: the next batch is tokenized on the CPU while the GPU computes the
+current one, host tensors are pinned and copied without blocking, and the engine waits only for a
+batch's results, never for the work queued after it. Texts longer than ``settings.max_length``
+tokens are truncated; the engine counts them and logs the count with the model version, so a
+drift towards long messages is visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from riskpulse.models.serving.network import MultiTaskClassifier, load_model, preprocess
+from riskpulse.models.serving.precision import Precision, choose_precision
+from riskpulse.models.serving.registry import Registry
+from riskpulse.core import RiskPulseError
+from riskpulse.core.settings import Settings
+
+log = logging.getLogger("riskpulse.models")
+
+
+class EmptyTextError(RiskPulseError, ValueError):
+    """A text to classify is empty or whitespace only; there is nothing to score."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    topic: str
+    topic_prob: float
+    sentiment: str
+    sentiment_prob: float
+    model_version: str
+
+
+def pick_device(requested: str | None) -> torch.device:
+    """`requested` (RISKPULSE_DEVICE) if given, else CUDA when present, else CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Texts per forward pass when RISKPULSE_INFERENCE_BATCH_SIZE is unset: a GPU is only busy with
+    hundreds of rows at a time; a CPU is saturated by a few dozen, and bigger batches only pad more."""
+    return 512 if device.type == "cuda" else 64
+
+
+class _Pending:
+    """One batch whose forward pass is queued: its rows, and its results on their way to the host."""
+
+    def __init__(self, rows: list[int], packed: torch.Tensor) -> None:
+        self.rows = rows
+        if packed.device.type == "cuda":
+            self.host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+            self.host.copy_(packed, non_blocking=True)
+            self.ready = torch.cuda.Event()
+            self.ready.record()
+        else:
+            self.host, self.ready = packed, None
+
+    def result(self) -> list[list[float]]:
+        """[topic index, topic prob, sentiment index, sentiment prob] per row; waits only for this batch."""
+        if self.ready is not None:
+            self.ready.synchronize()
+        return self.host.tolist()
+
+
+class Engine:
+    def __init__(
+        self, model: MultiTaskClassifier, tokenizer, labels: dict[str, list[str]], version: str,
+        device: torch.device, max_length: int = 128, batch_size: int | None = None,
+        precision: Precision | None = None, cast_weights: bool = True,
+    ) -> None:
+        """`precision` defaults to the device's rule. With `cast_weights` (serving) a reduced-precision
+        GPU model is cast to that dtype outright; without it (validating a model in training, whose
+        weights must stay fp32) the forward pass runs under autocast."""
+        self.version = version
+        self.device = device
+        self.max_length = max_length
+        self.batch_size = batch_size or default_batch_size(device)
+        self.tokenizer = tokenizer
+        self.topics = labels["topic"]
+        self.sentiments = labels["sentiment"]
+        self.precision = precision or choose_precision(device)
+        self.model = model.to(device).eval()
+        self._weights_cast = cast_weights and device.type == "cuda" and self.precision.reduced
+        if self._weights_cast:
+            self.model.to(self.precision.dtype)
+        self.texts_seen = 0
+        self.texts_truncated = 0
+
+    @classmethod
+    def load(cls, settings: Settings, version: str | None = None) -> "Engine":
+        """The registry's `version` (None = current) on the configured device and precision."""
+        registry = Registry(settings.registry_root)
+        version = registry.resolve(version)
+        path = registry.path(version)
+        model, tokenizer, labels = load_model(path)
+        device = pick_device(settings.device)
+        engine = cls(model, tokenizer, labels, version, device, settings.max_length, settings.inference_batch_size,
+                     choose_precision(device, settings.precision))
+        log.info("loaded model version %s from %s on %s (max_length=%s, batch %d)",
+                 version, path, engine.precision.describe(), settings.max_length, engine.batch_size)
+        return engine
+
+    def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Padded ids and mask for one batch in one tokenizer call, cut to max_length (keeping the
+        closing special token), and how many texts were cut."""
+        enc = self.tokenizer([preprocess(t) for t in texts], padding=True, truncation=True,
+                             max_length=self.max_length + 1, return_tensors="pt")
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        truncated = 0
+        if ids.shape[1] > self.max_length:
+            cut = mask[:, self.max_length].bool()
+            truncated = int(cut.sum())
+            closing = ids[cut, self.max_length]
+            ids, mask = ids[:, : self.max_length].clone(), mask[:, : self.max_length]
+            ids[cut, self.max_length - 1] = closing
+        return ids, mask, truncated
+
+    def _launch(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Queue one forward pass; its four result rows packed in one tensor (still on the device)."""
+        if self.device.type == "cuda":
+            ids = ids.pin_memory().to(self.device, non_blocking=True)
+            mask = mask.pin_memory().to(self.device, non_blocking=True)
+        topic_logits, sentiment_logits = self.model(ids, mask)
+        t_prob, t_idx = topic_logits.float().softmax(-1).max(-1)
+        s_prob, s_idx = sentiment_logits.float().softmax(-1).max(-1)
+        return torch.stack([t_idx.float(), t_prob, s_idx.float(), s_prob], dim=1)
+
+    def classify(self, texts: Sequence[str]) -> list[Scores]:
+        """Topic and sentiment with probabilities for each text, in input order."""
+        empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+        if empty:
+            raise EmptyTextError(
+                f"{len(empty)} of {len(texts)} texts are empty or whitespace only (positions {empty[:10]}); "
+                "drop or dead-letter them before classifying"
+            )
+        if not texts:
+            return []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # characters: a cheap proxy for tokens
+        results: list[Scores | None] = [None] * len(texts)
+        truncated = 0
+        pending: _Pending | None = None
+        autocast = self.precision.autocast() if not self._weights_cast else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                ids, mask, cut = self._tokenize([texts[i] for i in rows])  # overlaps the GPU's previous batch
+                truncated += cut
+                queued = _Pending(rows, self._launch(ids, mask))
+                if pending is not None:
+                    self._collect(pending, results)
+                pending = queued
+            if pending is not None:
+                self._collect(pending, results)
+        self.texts_seen += len(texts)
+        self.texts_truncated += truncated
+        if truncated:
+            log.info("model %s: truncated %d of %d texts to %d tokens", self.version, truncated, len(texts), self.max_length)
+        return results  # type: ignore[return-value]
+
+    def _collect(self, pending: _Pending, results: list[Scores | None]) -> None:
+        for i, (t_idx, t_prob, s_idx, s_prob) in zip(pending.rows, pending.result()):
+            results[i] = Scores(self.topics[int(t_idx)], t_prob, self.sentiments[int(s_idx)], s_prob, self.version)

@@ -1,0 +1,96 @@
+"""Scoring a model against labeled rows: accuracy, macro-F1, per-class table, confusion matrix.
+
+Macro-F1 averages over the classes present in the gold labels, so evaluating the news-topic set
+is not dragged down by customer topics that cannot occur in it (predictions of those still count
+as errors).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from riskpulse.models.serving.inference import Engine
+
+
+def report(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, n, per-class precision/recall/F1/support and the confusion matrix."""
+    gold = sorted(set(y_true))
+    shown = gold + sorted(set(y_pred) - set(gold))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=gold, zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=gold, average="macro", zero_division=0)),
+        "per_class": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(gold, precision, recall, f1, support)
+        },
+        "confusion": {"labels": shown, "matrix": confusion_matrix(y_true, y_pred, labels=shown).tolist()},
+    }
+
+
+def majority_baseline(train_labels: Sequence[str], y_true: Sequence[str]) -> dict[str, Any]:
+    """The report of always answering the most common training label."""
+    majority = Counter(train_labels).most_common(1)[0][0]
+    return report(y_true, [majority] * len(y_true))
+
+
+def predict(engine: Engine, texts: Sequence[str], task: str) -> list[str]:
+    scores = engine.classify(texts)
+    return [s.sentiment if task == "sentiment" else s.topic for s in scores]
+
+
+def evaluate(engine: Engine, texts: Sequence[str], labels: Sequence[str], task: str) -> dict[str, Any]:
+    result = report(labels, predict(engine, texts, task))
+    result.update(task=task, model_version=engine.version)
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The human-readable summary `riskpulse eval` prints."""
+    width = max([len(k) for k in result["per_class"]] + [10])
+    lines = [
+        f"n={result['n']}  accuracy={result['accuracy']:.4f}  macro-F1={result['macro_f1']:.4f}",
+        f"{'class':<{width}}  precision  recall     f1  support",
+    ]
+    for label, m in result["per_class"].items():
+        lines.append(f"{label:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
+    return "\n".join(lines)
+
+
+def write_report(result: dict[str, Any], json_path: Path, png_path: Path | None = None, title: str = "") -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if png_path is not None:
+        confusion_png(result["confusion"], png_path, title)
+
+
+def confusion_png(confusion: dict[str, Any], path: Path, title: str = "") -> None:
+    """Row-normalised confusion matrix as a PNG (rows = gold labels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels, matrix = confusion["labels"], np.asarray(confusion["matrix"], dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,398 @@
+"""Where scored messages and dead letters land: one Store interface, two ClickHouse engines.
+
+``ServerStore`` talks to clickhouse-server (Debian 18.16) over the native protocol and is what
+the worker and the dashboard share. ``ChdbStore`` runs ClickHouse inside this process (chDB 26.x)
+for the fast test tier, ``riskpulse score`` and notebooks; only one process can open a chDB
+directory at a time. ``MemoryStore`` keeps rows in a dict for unit tests of the code around it.
+
+Both ClickHouse stores substitute ``%(name)s`` parameters with the same escaping (:func:`render`),
+run in ``settings.clickhouse_database`` and return rows as dicts whose datetimes are aware UTC,
+so one SQL text and one result shape serve both. ``messages`` and ``dead_letters`` are
+ReplacingMergeTree tables keyed on what makes a record unique: a redelivered message replaces
+itself instead of counting twice (read with FINAL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timezone
+from typing import Any, Protocol
+
+from riskpulse.core import RiskPulseError
+from riskpulse.core.schema import DeadLetter, ScoredMessage
+from riskpulse.core.settings import Settings
+
+logger = logging.getLogger("riskpulse.sinks")
+
+MESSAGE_COLUMNS = (
+    "id", "source", "channel", "lang", "ts", "text", "meta", "topic", "topic_prob",
+    "sentiment", "sentiment_prob", "model_version", "processed_at",
+)
+DEAD_LETTER_COLUMNS = ("reason", "topic", "partition", "offset", "raw_b64", "failed_at")
+
+DDL: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS messages (
+        id String,
+        source String,
+        channel String,
+        lang String,
+        ts DateTime('UTC'),
+        text String,
+        meta String,
+        topic String,
+        topic_prob Float32,
+        sentiment String,
+        sentiment_prob Float32,
+        model_version String,
+        processed_at DateTime('UTC')
+    ) ENGINE = ReplacingMergeTree(processed_at)
+    PARTITION BY toYYYYMM(ts)
+    ORDER BY id
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dead_letters (
+        reason String,
+        `topic` String,
+        `partition` UInt32,
+        `offset` UInt64,
+        raw_b64 String,
+        failed_at DateTime('UTC')
+    ) ENGINE = ReplacingMergeTree(failed_at)
+    ORDER BY (`topic`, `partition`, `offset`)
+    """,
+]
+
+
+class StoreError(RiskPulseError):
+    """ClickHouse refused a statement, or the store is used wrongly."""
+
+
+class Store(Protocol):
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
+
+# --- one escaping for both engines -------------------------------------------------------
+_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\b": "\\b", "\f": "\\f", "\r": "\\r", "\n": "\\n", "\t": "\\t", "\0": "\\0"})
+_PARAM = re.compile(r"%\((\w+)\)s")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def literal(value: Any) -> str:
+    """A Python value as a ClickHouse literal; strings can never leave their quotes."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return {"nan": "nan", "inf": "inf", "-inf": "-inf"}[str(value)]
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"toDateTime('{_utc(value):%Y-%m-%d %H:%M:%S}', 'UTC')"
+    if isinstance(value, date):
+        return f"toDate('{value:%Y-%m-%d}')"
+    if isinstance(value, str):
+        return "'" + value.translate(_ESCAPES) + "'"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        inner = ", ".join(literal(item) for item in items)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    raise StoreError(f"cannot pass a {type(value).__name__} as an SQL parameter; use str, int, float, datetime or a list")
+
+
+def render(sql: str, params: Mapping[str, Any] | None = None) -> str:
+    """Substitute ``%(name)s`` placeholders with escaped literals (other ``%`` stay as they are)."""
+    if not params:
+        return sql
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise StoreError(f"SQL parameter %({name})s has no value; pass it in params")
+        return literal(params[name])
+
+    return _PARAM.sub(substitute, sql)
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise StoreError(f"{name!r} is not a plain table or column name")
+    return f"`{name}`"
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    columns = list(rows[0])
+    for row in rows:
+        if len(row) != len(columns) or any(column not in row for column in columns):
+            raise StoreError(f"rows of one batch must have the same columns; got {sorted(row)} and {sorted(columns)}")
+    return columns
+
+
+# --- records → rows ----------------------------------------------------------------------
+def message_row(message: ScoredMessage) -> dict[str, Any]:
+    """A scored message as a ``messages`` row (meta as JSON text, times as aware UTC)."""
+    return {
+        "id": message.id, "source": message.source, "channel": message.channel, "lang": message.lang,
+        "ts": _utc(message.ts), "text": message.text, "meta": json.dumps(message.meta, default=str, sort_keys=True),
+        "topic": message.topic, "topic_prob": float(message.topic_prob), "sentiment": message.sentiment,
+        "sentiment_prob": float(message.sentiment_prob), "model_version": message.model_version,
+        "processed_at": _utc(message.processed_at),
+    }
+
+
+def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "reason": letter.reason, "topic": letter.topic, "partition": letter.partition, "offset": letter.offset,
+        "raw_b64": letter.raw_b64, "failed_at": _utc(letter.failed_at),
+    }
+
+
+# --- ClickHouse server ----------------------------------------------------------------------
+class ServerStore:
+    """clickhouse-server over the native protocol (clickhouse-driver), rows sent as Python data.
+
+    One connection, not thread-safe: one store per thread, or serialise calls with a lock.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._client = None
+
+    def _connect(self, database: str):
+        from clickhouse_driver import Client
+
+        timeout = self.settings.clickhouse_timeout_s
+        return Client(
+            host=self.settings.clickhouse_host, port=self.settings.clickhouse_port, database=database,
+            user=self.settings.clickhouse_user, password=self.settings.clickhouse_password.get_secret_value(),
+            connect_timeout=min(timeout, 10), send_receive_timeout=timeout, sync_request_timeout=timeout,
+        )
+
+    def open(self) -> None:
+        from clickhouse_driver.errors import Error, NetworkError
+
+        database = self.settings.clickhouse_database
+        address = f"{self.settings.clickhouse_host}:{self.settings.clickhouse_port}"
+        bootstrap = self._connect("default")
+        try:
+            bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+        except (NetworkError, EOFError, OSError) as exc:
+            raise StoreError(f"ClickHouse at {address} does not answer ({exc}); is `riskpulse stack up` running?") from exc
+        except Error as exc:
+            raise StoreError(f"ClickHouse at {address} refused to create database {database}: {exc}") from exc
+        finally:
+            bootstrap.disconnect()
+        self._client = self._connect(database)
+        logger.debug("opened ClickHouse server %s database %s", address, database)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client = None
+
+    def _run(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        from clickhouse_driver.errors import Error
+
+        if self._client is None:
+            raise StoreError("store is not open; call open() first")
+        try:
+            return self._client.execute(sql, *args, **kwargs)
+        except Error as exc:
+            raise StoreError(f"ClickHouse server: {exc.message if hasattr(exc, 'message') else exc}\nSQL: {sql[:500]}") from exc
+
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = _columns(rows)
+        started = time.perf_counter()
+        self._run(
+            f"INSERT INTO {_identifier(table)} ({', '.join(map(_identifier, columns))}) VALUES",
+            [tuple(_insert_value(row[column]) for column in columns) for row in rows],
+        )
+        logger.debug("wrote %s rows to %s in %.1f ms", len(rows), table, (time.perf_counter() - started) * 1000)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        rows, columns = self._run(render(sql, params), with_column_types=True)
+        names = [name for name, _type in columns]
+        return [{name: _normalise(value) for name, value in zip(names, row)} for row in rows]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(render(sql, params))
+
+
+def _insert_value(value: Any) -> Any:
+    """Datetimes as epoch seconds: exact in any column time zone, and the driver skips its slow tz maths."""
+    return int(_utc(value).timestamp()) if isinstance(value, datetime) else value
+
+
+def _normalise(value: Any) -> Any:
+    """Datetimes as aware UTC on both engines (the server runs in UTC, so naive means UTC)."""
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, (list, tuple)):
+        return [_normalise(item) for item in value]
+    return value
+
+
+# --- chDB (embedded) --------------------------------------------------------------------------
+# Results as JSON with exact types: times as epoch seconds, 64-bit integers unquoted, nan/inf kept.
+_CHDB_SESSION_SETTINGS = (
+    "date_time_output_format = 'unix_timestamp'",
+    "output_format_json_quote_64bit_integers = 0",
+    "output_format_json_quote_denormals = 1",
+)
+
+
+class ChdbStore:
+    """ClickHouse inside this process on ``settings.chdb_dir``; one process per directory."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._session = None
+
+    def open(self) -> None:
+        from chdb.session import Session
+
+        path = self.settings.chdb_dir.resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._session = Session(f"file:{path}?session_timezone=UTC")
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open chDB at {path} ({exc}); another process probably holds it — stop it, or use "
+                "store=server (RISKPULSE_STORE=server) when several processes share the data"
+            ) from exc
+        database = _identifier(self.settings.clickhouse_database)
+        self._raw(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self._raw(f"USE {database}")
+        for setting in _CHDB_SESSION_SETTINGS:
+            self._raw(f"SET {setting}")
+        logger.debug("opened chDB %s database %s", path, self.settings.clickhouse_database)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _raw(self, sql: str, fmt: str = "CSV") -> Any:
+        from chdb import ChdbError
+
+        if self._session is None:
+            raise StoreError("store is not open; call open() first")
+        try:
+            return self._session.query(sql, fmt)
+        except (ChdbError, RuntimeError) as exc:  # sessions raise chdb._exceptions.ChdbError, a RuntimeError
+            raise StoreError(f"chDB: {exc}\nSQL: {sql[:500]}") from exc
+
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = _columns(rows)
+        started = time.perf_counter()
+        values = ",".join(
+            "(" + ",".join(_insert_literal(row[column]) for column in columns) + ")" for row in rows
+        )
+        self._raw(f"INSERT INTO {_identifier(table)} ({', '.join(map(_identifier, columns))}) VALUES {values}")
+        logger.debug("wrote %s rows to %s in %.1f ms", len(rows), table, (time.perf_counter() - started) * 1000)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self._raw(render(sql, params), "JSONCompact")
+        body = result.bytes() if hasattr(result, "bytes") else result
+        if not body or not body.strip():
+            return []
+        payload = json.loads(body)
+        converters = [(column["name"], _converter(column["type"])) for column in payload["meta"]]
+        return [{name: convert(value) for (name, convert), value in zip(converters, row)} for row in payload["data"]]
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._raw(render(sql, params))
+
+
+def _insert_literal(value: Any) -> str:
+    """VALUES literal for chDB: datetimes as epoch seconds, which no session time zone can shift."""
+    return literal(_insert_value(value))
+
+
+def _converter(type_name: str):
+    """JSONCompact value → the Python value clickhouse-driver would return for ``type_name``."""
+    inner = re.sub(r"^(Nullable|LowCardinality)\((.*)\)$", r"\2", type_name)
+    if inner.startswith("DateTime"):
+        return lambda v: None if v is None else datetime.fromtimestamp(int(v), tz=timezone.utc)
+    if inner == "Date":
+        return lambda v: None if v is None else date.fromisoformat(v)
+    if re.match(r"^U?Int\d+$", inner):
+        return lambda v: None if v is None else int(v)
+    if inner.startswith("Float"):
+        return lambda v: None if v is None else float(v)
+    if inner.startswith("Array("):
+        element = _converter(inner[6:-1])
+        return lambda v: None if v is None else [element(item) for item in v]
+    return lambda v: v
+
+
+# --- unit-test store ----------------------------------------------------------------------------
+KEYS = {"messages": ("id",), "dead_letters": ("topic", "partition", "offset")}
+
+
+class MemoryStore:
+    """Rows in a dict, deduplicated on the same keys as the ClickHouse tables; runs no SQL.
+
+    For unit tests of code that writes (the worker's batches). Code that reads with SQL is tested
+    on chDB (fixture ``chdb_settings``), because a fake SQL engine would prove nothing.
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self.tables: dict[str, dict[tuple, dict[str, Any]]] = {}
+        self.batches: list[tuple[str, int]] = []
+        self.is_open = False
+
+    def open(self) -> None:
+        self.is_open = True
+
+    def close(self) -> None:
+        self.is_open = False
+
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not self.is_open:
+            raise StoreError("store is not open; call open() first")
+        if not rows:
+            return
+        _columns(rows)
+        stored = self.tables.setdefault(table, {})
+        for index, row in enumerate(rows):
+            key = tuple(row[k] for k in KEYS[table]) if table in KEYS else (len(stored), index)
+            stored[key] = dict(row)
+        self.batches.append((table, len(rows)))
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """What ``SELECT * FROM table FINAL`` would return: one row per key, the latest write."""
+        return list(self.tables.get(table, {}).values())
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        raise StoreError("MemoryStore runs no SQL; test SQL on chDB with the chdb_settings fixture")
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        raise StoreError("MemoryStore runs no SQL; test SQL on chDB with the chdb_settings fixture")
+
+
+def open_store(settings: Settings) -> Store:
+    """The store ``settings.store`` names, opened."""
+    store: Store = ServerStore(settings) if settings.store == "server" else ChdbStore(settings)
+    store.open()
+    return store

@@ -1,0 +1,103 @@
+"""The scoring agent: raw topic → batches → classify → store → emit → ack.
+
+Offsets are acked only after :func:`riskpulse.streams.worker.batching.process_batch` returned (the
+batch is durable in the store) and the scored/dead-letter records were delivered.
+The batch is gathered with ``noack_take`` (plain ``take``/``take_events`` ack in a
+``finally``, i.e. even when processing raised); faust commits only the contiguous
+run of acked offsets. A failing store or broker is retried in place with backoff (the
+partition waits); a killed worker's unacked batches are redelivered to whoever gets
+the partition, and the idempotent messages table absorbs the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, process_batch
+from riskpulse.core.settings import Settings
+
+log = logging.getLogger("riskpulse.worker")
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+
+
+def raw_record(event: Any) -> RawRecord:
+    """A faust event as the plain record the batching functions take."""
+    msg = event.message
+    return RawRecord(value=msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset)
+
+
+def describe(records: Sequence[RawRecord]) -> str:
+    """``topic[partition]@first-last`` for each partition in the batch, for logs."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for r in records:
+        spans.setdefault((r.topic, r.partition), []).append(r.offset)
+    return " ".join(f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(spans.items()))
+
+
+async def until_done(step, what: str, should_stop=lambda: False):
+    """Await ``step()`` until it succeeds, backing off between failures: the partition
+    waits rather than skipping data. None if the worker is stopping meanwhile."""
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            return await step()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not done yet"
+            log.error("%s failed, retrying in %.1f s: %r", what, delay, exc)
+            if should_stop():
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """The agent and the topics it sends to (tests patch their ``send``)."""
+
+    agent: Any
+    scored_topic: Any
+    dead_topic: Any
+
+
+def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWriter, executor: ThreadPoolExecutor) -> Scorer:
+    """Attach the scoring agent to ``app``."""
+    raw = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw", partitions=settings.raw_partitions)
+    scored_topic = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="raw")
+    dead_topic = app.topic(settings.topic_dead_letter, key_serializer="raw", value_serializer="raw")
+
+    async def emit(result: BatchResult) -> int:
+        futures = [await scored_topic.send(key=m.key, value=m.model_dump_json().encode(), force=True) for m in result.scored]
+        futures += [
+            await dead_topic.send(key=f"{d.topic}/{d.partition}".encode(), value=d.model_dump_json().encode(), force=True)
+            for d in result.dead
+        ]
+        await asyncio.gather(*futures)
+        return len(futures)
+
+    @app.agent(raw, name="riskpulse.score")
+    async def score(stream):
+        loop = asyncio.get_running_loop()
+        async for events in stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s):
+            records = [raw_record(e) for e in events]
+            where = f"batch {describe(records)} (model {engine.version})"
+            result = await until_done(
+                lambda: loop.run_in_executor(executor, process_batch, records, engine, store),
+                f"storing {where}", lambda: stream.should_stop,
+            )
+            if result is None or await until_done(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
+                log.warning("stopping: %s left unacked for redelivery", where)
+                return
+            for event in events:
+                await stream.ack(event)
+            log.info(
+                "stored %s: %d scored, %d dead letters, model %s",
+                describe(records), len(result.scored), len(result.dead), engine.version,
+            )
+
+    return Scorer(score, scored_topic, dead_topic)

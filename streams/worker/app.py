@@ -1,0 +1,74 @@
+"""The faust app behind `riskpulse worker`.
+
+App id = consumer group, so every worker started with the same settings joins one
+group and the raw topic's partitions are split between them. Each worker needs its
+own web port (``RISKPULSE_WEB_PORT``).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+
+from riskpulse.streams.worker.agents import Scorer, register_scorer
+from riskpulse.streams.worker.batching import BatchWriter, Classifier
+from riskpulse.core.settings import Settings
+
+log = logging.getLogger("riskpulse.worker")
+
+COMMIT_INTERVAL_S = 1.0
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A faust app configured for at-least-once processing with manual acks."""
+    return faust.App(
+        settings.consumer_group,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        datadir=str(settings.home / f"{settings.consumer_group}-data"),  # not the working directory
+        autodiscover=False,
+        web_port=settings.web_port,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_commit_every=max(settings.batch_max_size, 100),
+        stream_wait_empty=True,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 5),
+        producer_acks=-1,
+        topic_partitions=settings.raw_partitions,
+        topic_replication_factor=1,
+    )
+
+
+def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter) -> tuple[faust.App, Scorer]:
+    """The app with its scoring agent; store calls run on one dedicated thread."""
+    app = create_app(settings)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskpulse-store")
+    return app, register_scorer(app, settings, engine, store, executor)
+
+
+def run_worker(settings: Settings) -> None:
+    """Load the model, open the store, make sure topics exist, then consume until stopped."""
+    from riskpulse.models.serving.reloading import ReloadingEngine
+    from riskpulse.streams.store.migrate import migrate
+    from riskpulse.streams.store.backends import open_store
+    from riskpulse.streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    engine = ReloadingEngine(settings)  # follows `current`: hot reload between batches
+    store = open_store(settings)
+    migrate(store, ["riskpulse.streams.store.backends"])
+    log.info(
+        "worker %s: model %s, store %s, %s → %s (batch ≤%d / %.2fs), web port %d",
+        settings.consumer_group, engine.version, settings.store, settings.topic_raw,
+        settings.topic_scored, settings.batch_max_size, settings.batch_max_wait_s, settings.web_port,
+    )
+    app, _ = build_worker_app(settings, engine, store)
+    try:
+        faust.Worker(app, loglevel="INFO").execute_from_commandline()
+    finally:
+        store.close()

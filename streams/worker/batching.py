@@ -1,0 +1,117 @@
+"""What the worker does to one batch of raw Kafka records, as plain functions.
+
+The faust agent only gathers records and acks them; everything that decides what a
+record becomes (a scored row or a dead letter) lives here so it is testable without
+a broker or an event loop. Order inside :func:`process_batch` is the durability
+contract: rows are written to the store before the caller may ack the offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from riskpulse.core.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, dead_letter, parse_message
+from riskpulse.streams.store.backends import dead_letter_row, message_row
+
+log = logging.getLogger("riskpulse.worker")
+
+MESSAGES_TABLE = "messages"
+DEAD_LETTERS_TABLE = "dead_letters"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as it came off the raw topic, with where it came from."""
+
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+class Classifier(Protocol):
+    """The part of ``riskpulse.models.serving.inference.Engine`` the worker needs."""
+
+    version: str
+
+    def classify(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+class BatchWriter(Protocol):
+    """The part of ``riskpulse.streams.store.backends.Store`` the worker needs."""
+
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    scored: list[ScoredMessage] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def split_valid(records: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, Message]], list[DeadLetter]]:
+    """Parse every record; a record that is not a valid message becomes a dead letter."""
+    valid: list[tuple[RawRecord, Message]] = []
+    dead: list[DeadLetter] = []
+    for rec in records:
+        try:
+            valid.append((rec, parse_message(rec.value)))
+        except InvalidMessage as exc:
+            log.warning("dead letter %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, exc)
+            dead.append(dead_letter(str(exc), rec.value, rec.topic, rec.partition, rec.offset))
+    return valid, dead
+
+
+def to_scored(msg: Message, scores: Any, now: datetime) -> ScoredMessage:
+    """A message with the classifier's verdict (any object with the ``riskpulse.models.serving.inference.Scores`` fields)."""
+    return ScoredMessage(
+        **msg.model_dump(),
+        topic=scores.topic,
+        topic_prob=scores.topic_prob,
+        sentiment=scores.sentiment,
+        sentiment_prob=scores.sentiment_prob,
+        model_version=scores.model_version,
+        processed_at=now,
+    )
+
+
+def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier) -> tuple[list[ScoredMessage], list[DeadLetter]]:
+    """Classify the batch in one call; if the engine rejects it, retry one by one so a
+    single text it cannot score becomes a dead letter instead of stalling the partition."""
+    if not valid:
+        return [], []
+    now = datetime.now(timezone.utc)
+    try:
+        scores = engine.classify([msg.text for _, msg in valid])
+        return [to_scored(msg, s, now) for (_, msg), s in zip(valid, scores, strict=True)], []
+    except ValueError as exc:
+        log.warning("batch of %d rejected by model %s (%s); scoring one by one", len(valid), engine.version, exc)
+    scored: list[ScoredMessage] = []
+    dead: list[DeadLetter] = []
+    for rec, msg in valid:
+        try:
+            scored.append(to_scored(msg, engine.classify([msg.text])[0], now))
+        except ValueError as exc:
+            dead.append(dead_letter(f"classifier: {exc}", rec.value, rec.topic, rec.partition, rec.offset))
+    return scored, dead
+
+
+def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter) -> BatchResult:
+    """Parse, classify and durably store one batch. Returns what to emit downstream.
+
+    When this returns, every record of the batch is in the store (as a message row or
+    a dead letter), so its offset may be committed. If it raises, nothing may be acked:
+    the batch is redelivered and the idempotent messages table absorbs the repeat.
+    """
+    valid, dead = split_valid(records)
+    scored, unscorable = classify(valid, engine)
+    dead.extend(unscorable)
+    if scored:
+        store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
+    if dead:
+        store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
+    return BatchResult(scored=scored, dead=dead)

@@ -15,7 +15,6 @@ import csv
 import random
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from riskpulse.dashboards import queries  # noqa: E402
 from riskpulse.core.settings import Settings  # noqa: E402

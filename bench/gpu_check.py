@@ -2,7 +2,8 @@
 classifier bench on CUDA (and CPU for comparison), and print one summary.
 
 Everything runs in a throw-away RISKPULSE_HOME, so the machine's own registry is untouched. It
-needs only the repository, ``../shared/data`` and a CUDA build of torch; a few minutes on one GPU.
+needs the package installed (``pip install -e .``), ``../shared/data`` and a CUDA build of torch; a
+few minutes on one GPU.
 
     python bench/gpu_check.py [--quick] [--n 20000] [--json]
 """
@@ -36,8 +37,7 @@ def main() -> None:
         sys.exit("gpu_check: torch sees no CUDA device (torch %s, CUDA build %s)" % (torch.__version__, torch.version.cuda))
     home = Path(tempfile.mkdtemp(prefix="rp-gpu-check-"))
     env = os.environ | {"RISKPULSE_HOME": str(home), "RISKPULSE_SHARED_DATA": str(args.data.resolve()),
-                        "RISKPULSE_DEVICE": "cuda", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                        "PYTHONPATH": str(REPO)}
+                        "RISKPULSE_DEVICE": "cuda", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     train_cmd = [sys.executable, "-m", "riskpulse.cli", "train"] + (["--quick"] if args.quick else [])
     started = time.monotonic()
     subprocess.run(train_cmd, check=True, env=env, cwd=REPO)

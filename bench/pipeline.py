@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from riskpulse.core.settings import Settings  # noqa: E402
 from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained  # noqa: E402

@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from dataclasses import fields, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 MAX_LOSS = 0.01  # macro-F1 the shared encoder may give up on a task
 

@@ -15,18 +15,14 @@ from riskpulse.dashboards.auth import hash_password, require_users
 from riskpulse.core.settings import Settings, get_settings
 
 log = logging.getLogger("riskpulse.dashboard")
-APP = Path(__file__).with_name("app.py")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+APP = Path(__file__).with_name("app.py")  # installed with the package: `streamlit run` needs a file path
 
 app = typer.Typer(add_completion=False, help="The Streamlit monitoring dashboard.")
 
 
 def streamlit_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment that serve the dashboard as ``settings`` describe.
-
-    Streamlit puts only the script's folder on sys.path, so the repo root is added
-    to PYTHONPATH for ``import dashboards``/``streams`` to work from any cwd.
-    """
+    """The argv and environment that serve the dashboard as ``settings`` describe. The app imports
+    ``riskpulse`` as an installed package, so it runs from any working directory."""
     argv = [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.headless", "true",
@@ -35,9 +31,7 @@ def streamlit_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
     ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-    return argv, env
+    return argv, dict(os.environ)
 
 
 @app.callback(invoke_without_command=True)

@@ -1,4 +1,5 @@
-"""CLI commands of the streaming core: `worker`, `produce`, `feeds`, `topics`.
+"""CLI commands of the streaming floor: `produce`, `feeds`, `topics` (`worker` and `score` need a
+model, so the top-level CLI composes them).
 
 Heavy imports (faust, torch, kafka) happen inside the commands so the rest of the
 CLI stays quick to start.
@@ -11,18 +12,6 @@ from pathlib import Path
 import typer
 
 from riskpulse.core.settings import get_settings
-
-
-def worker(
-    web_port: int = typer.Option(None, help="faust web port (default RISKPULSE_WEB_PORT); unique per worker."),
-) -> None:
-    """Consume the raw topic: validate, classify in batches, store, emit scored records."""
-    from riskpulse.streams.worker.app import run_worker
-
-    settings = get_settings()
-    if web_port is not None:
-        settings = settings.model_copy(update={"web_port": web_port})
-    run_worker(settings)
 
 
 def produce(
@@ -70,5 +59,5 @@ def topics() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (worker, produce, feeds, topics):
+    for command in (produce, feeds, topics):
         app.command(command.__name__)(command)

@@ -27,7 +27,8 @@ from riskpulse.core.settings import Settings, get_settings
 
 log = logging.getLogger("riskpulse.retraining")
 JOB_ID = "retrain"
-JOB_FUNC = "riskpulse.models.retraining.scheduler:scheduled_run"
+# where the job function lived before the `riskpulse` import root; stores written then are migrated
+OLD_JOB_FUNCS = ("models.scheduler:scheduled_run",)
 
 
 def scheduler_dir(settings: Settings) -> Path:
@@ -92,8 +93,40 @@ def _ensure_job(scheduler, trigger) -> None:
     if job is not None and str(job.trigger) == str(trigger):
         log.info("retrain job kept from the job store: %s, next run %s", job.trigger, job.next_run_time)
         return
-    job = scheduler.add_job(JOB_FUNC, trigger, id=JOB_ID, name="retrain", replace_existing=True)
+    job = scheduler.add_job(scheduled_run, trigger, id=JOB_ID, name="retrain", replace_existing=True)
     log.info("retrain job scheduled: %s, next run %s", trigger, job.next_run_time)
+
+
+def job_store_path(settings: Settings) -> Path:
+    return scheduler_dir(settings) / "jobs.sqlite"
+
+
+def migrate_job_store(path: Path) -> int:
+    """Point stored jobs that name the job function by its old dotted path at the current one.
+
+    APScheduler keeps a job's function as a ``module:name`` string inside its pickled state and
+    drops a job whose function no longer imports, losing its next slot; rewriting the string keeps
+    the job and the slot. Returns how many jobs were rewritten."""
+    import pickle
+    import sqlite3
+
+    from apscheduler.util import obj_to_ref
+
+    if not path.is_file():
+        return 0
+    with sqlite3.connect(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='apscheduler_jobs'").fetchone():
+            return 0
+        moved = 0
+        for job_id, blob in db.execute("SELECT id, job_state FROM apscheduler_jobs").fetchall():
+            state = pickle.loads(blob)
+            if state.get("func") in OLD_JOB_FUNCS:
+                log.info("job store %s: job %s moves from %s to its new module", path, job_id, state["func"])
+                state["func"] = obj_to_ref(scheduled_run)
+                db.execute("UPDATE apscheduler_jobs SET job_state = ? WHERE id = ?",
+                           (pickle.dumps(state, pickle.HIGHEST_PROTOCOL), job_id))
+                moved += 1
+    return moved
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
@@ -119,8 +152,9 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     log.info("scheduler active on %s (retrain %s)", folder, trigger)
     try:
         recover_at_start(settings)
+        migrate_job_store(job_store_path(settings))
         scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{folder / 'jobs.sqlite'}")},
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{job_store_path(settings)}")},
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.retrain_misfire_grace_s},
             timezone="UTC",

@@ -51,15 +51,14 @@ def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter)
     return app, register_scorer(app, settings, engine, store, executor)
 
 
-def run_worker(settings: Settings) -> None:
-    """Load the model, open the store, make sure topics exist, then consume until stopped."""
-    from riskpulse.models.serving.reloading import ReloadingEngine
+def run_worker(settings: Settings, engine: Classifier) -> None:
+    """Open the store, make sure topics exist, then consume with `engine` until stopped. The
+    caller (the CLI) chooses the engine, so the streaming floor never imports the models."""
     from riskpulse.streams.store.migrate import migrate
     from riskpulse.streams.store.backends import open_store
     from riskpulse.streams.topics import ensure_topics
 
     ensure_topics(settings)
-    engine = ReloadingEngine(settings)  # follows `current`: hot reload between batches
     store = open_store(settings)
     migrate(store, ["riskpulse.streams.store.backends"])
     log.info(

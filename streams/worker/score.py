@@ -1,28 +1,31 @@
 """`riskpulse score FILE`: classify a CSV/JSONL file offline, without Kafka or a server.
 
-Rows become messages exactly as `riskpulse produce` maps them, are classified in batches by the
-registry's current model, and land in the chDB ``messages`` table (idempotent on id, so scoring
-the same file twice counts each message once) or in a CSV file with the same columns.
+Rows become messages exactly as `riskpulse produce` maps them and then go through the worker's own
+batch function (:func:`~riskpulse.streams.worker.batching.process_batch`: parse, classify with the
+one-by-one fallback, store messages and dead letters), into the chDB ``messages`` and
+``dead_letters`` tables (idempotent on id, so scoring the same file twice counts each message once)
+or into CSV files with the same columns. A row's file name and line number stand in for the
+Kafka topic and offset of its dead letter.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import typer
 from pydantic import ValidationError
 
-from riskpulse.core import RiskPulseError
-from riskpulse.streams.worker.batching import Classifier, to_scored
-from riskpulse.core.schema import Message
-from riskpulse.core.settings import Settings, get_settings
-from riskpulse.streams.store.backends import MESSAGE_COLUMNS, ChdbStore, message_row
+from riskpulse.core.schema import DeadLetter, dead_letter
+from riskpulse.core.settings import Settings
+from riskpulse.streams.ingest.producers import count_records, read_records, to_message
+from riskpulse.streams.store.backends import DEAD_LETTER_COLUMNS, MESSAGE_COLUMNS, ChdbStore, dead_letter_row
+from riskpulse.streams.worker.batching import DEAD_LETTERS_TABLE, Classifier, RawRecord, process_batch
 
 logger = logging.getLogger("riskpulse.score")
 
@@ -30,114 +33,92 @@ logger = logging.getLogger("riskpulse.score")
 @dataclass(frozen=True)
 class ScoreReport:
     scored: int
-    skipped: int
+    skipped: int  # rows that became dead letters: not a message, or not scorable
     model_version: str
     destination: str
 
 
-def _messages(path: Path, source: str, skipped: list[int]) -> Iterator[Message]:
-    from riskpulse.streams.ingest.producers import read_records, to_message
-
+def file_records(path: Path, source: str) -> Iterator[RawRecord | DeadLetter]:
+    """Each row as the raw record a producer would have sent, or a dead letter if it maps to no message."""
     for number, row in enumerate(read_records(path), 1):
         try:
-            yield to_message(row, source=source, channel=path.stem)
+            message = to_message(row, source=source, channel=path.stem)
         except (ValidationError, ValueError) as exc:
-            skipped.append(number)
             logger.warning("%s row %d skipped: %s", path, number, str(exc).splitlines()[0])
+            yield dead_letter(f"row {number}: {exc}", json.dumps(row, default=str).encode(), path.name, 0, number)
+            continue
+        yield RawRecord(message.model_dump_json().encode(), path.name, 0, number)
 
 
-def _batches(messages: Iterator[Message], size: int) -> Iterator[list[Message]]:
-    batch: list[Message] = []
-    for message in messages:
-        batch.append(message)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+class CsvWriter:
+    """The store's ``write_batch`` onto CSV files: messages into `path`, dead letters beside it."""
 
+    def __init__(self, path: Path) -> None:
+        self.paths = {"messages": path, DEAD_LETTERS_TABLE: path.with_suffix(".dead-letters.csv")}
+        self._columns = {"messages": MESSAGE_COLUMNS, DEAD_LETTERS_TABLE: DEAD_LETTER_COLUMNS}
+        self._files: dict[str, Any] = {}
+        self._writers: dict[str, csv.DictWriter] = {}
+        self._writer("messages")  # the messages file exists even when every row is dead
 
-class _CsvSink:
-    def __init__(self, path: Path):
-        self.handle = path.open("w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.handle, fieldnames=MESSAGE_COLUMNS)
-        self.writer.writeheader()
+    def _writer(self, table: str) -> csv.DictWriter:
+        if table not in self._writers:
+            self._files[table] = self.paths[table].open("w", newline="", encoding="utf-8")
+            self._writers[table] = csv.DictWriter(self._files[table], fieldnames=self._columns[table])
+            self._writers[table].writeheader()
+        return self._writers[table]
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        self.writer.writerows(
+    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._writer(table).writerows(
             {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
             for row in rows
         )
 
     def close(self) -> None:
-        self.handle.close()
+        for handle in self._files.values():
+            handle.close()
 
 
-class _TableSink:
-    def __init__(self, settings: Settings):
-        from riskpulse.streams.store.migrate import migrate
+def _chdb_writer(settings: Settings) -> ChdbStore:
+    from riskpulse.streams.store.migrate import migrate
 
-        self.store = ChdbStore(settings)
-        self.store.open()
-        migrate(self.store)
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        self.store.write_batch("messages", rows)
-
-    def close(self) -> None:
-        self.store.close()
+    store = ChdbStore(settings)
+    store.open()
+    migrate(store)
+    return store
 
 
 def score_file(path: Path, settings: Settings, engine: Classifier, out: Path | None = None,
                source: str = "news", batch_size: int = 256) -> ScoreReport:
-    """Score every usable row of ``path`` into chDB's messages table, or into ``out`` (CSV)."""
+    """Score every row of ``path`` into chDB's tables, or into ``out`` (CSV) and its dead-letters CSV."""
     from tqdm import tqdm
 
-    from riskpulse.streams.ingest.producers import count_records
+    writer = CsvWriter(out) if out is not None else _chdb_writer(settings)
+    scored = skipped = 0
+    batch: list[RawRecord] = []
 
-    skipped: list[int] = []
-    sink = _CsvSink(out) if out is not None else _TableSink(settings)
-    scored = 0
+    def flush() -> None:
+        nonlocal scored, skipped
+        result = process_batch(batch, engine, writer)
+        scored, skipped = scored + len(result.scored), skipped + len(result.dead)
+        progress.update(len(batch))
+        batch.clear()
+
     try:
         with tqdm(total=count_records(path), unit="msg", desc=f"scoring {path.name}") as progress:
-            for batch in _batches(_messages(path, source, skipped), batch_size):
-                scores = engine.classify([message.text for message in batch])
-                now = datetime.now(timezone.utc)
-                rows = [
-                    message_row(to_scored(message, score, now))
-                    for message, score in zip(batch, scores, strict=True)
-                ]
-                sink.write(rows)
-                scored += len(rows)
-                progress.update(scored + len(skipped) - progress.n)
+            for record in file_records(path, source):
+                if isinstance(record, DeadLetter):
+                    writer.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(record)])
+                    skipped += 1
+                    progress.update(1)
+                    continue
+                batch.append(record)
+                if len(batch) == batch_size:
+                    flush()
+            if batch:
+                flush()
     finally:
-        sink.close()
+        writer.close()
     destination = str(out) if out is not None else f"chDB {settings.chdb_dir} table {settings.clickhouse_database}.messages"
-    logger.info("scored %d messages from %s with model %s into %s (%d rows skipped)",
-                scored, path, engine.version, destination, len(skipped))
-    return ScoreReport(scored=scored, skipped=len(skipped), model_version=engine.version, destination=destination)
-
-
-def score(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .csv (header line) or .jsonl file."),
-    out: str = typer.Option("table", help="'table' (chDB messages table under RISKPULSE_HOME) or a .csv path."),
-    source: str = typer.Option("news", help="source for rows without one (news, customer, social, internal)."),
-    model_version: str = typer.Option(None, help="Registry version to use (default: current)."),
-    batch_size: int = typer.Option(256, min=1, help="Messages classified together."),
-) -> None:
-    """Batch-score a file offline through chDB (no Kafka, no server) into a table or a CSV."""
-    target = None if out == "table" else Path(out)
-    if target is not None and target.suffix.lower() != ".csv":
-        typer.echo(f"--out must be 'table' or a .csv path, not {out!r}", err=True)
-        raise typer.Exit(2)
-    from riskpulse.models.serving.inference import Engine
-
-    settings = get_settings()
-    try:
-        engine = Engine.load(settings, model_version)
-        report = score_file(file, settings, engine, target, source, batch_size)
-    except RiskPulseError as exc:
-        typer.echo(f"scoring failed: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"scored {report.scored} messages ({report.skipped} rows skipped) with model "
-               f"{report.model_version} into {report.destination}")
+    logger.info("scored %d messages from %s with model %s into %s (%d rows dead-lettered)",
+                scored, path, engine.version, destination, skipped)
+    return ScoreReport(scored=scored, skipped=skipped, model_version=engine.version, destination=destination)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
-import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from riskpulse.dashboards import auth
-from riskpulse.dashboards.cli import REPO_ROOT, streamlit_command
+from riskpulse.dashboards.cli import streamlit_command
 from riskpulse.dashboards.cli import app as dashboard_app
 from riskpulse.core.settings import Settings
 
@@ -79,7 +81,7 @@ def test_hash_password_command(monkeypatch):
     assert result.exit_code != 0 and "differ" in result.output
 
 
-def test_streamlit_command_binds_where_settings_say():
+def test_streamlit_command_binds_where_settings_say(tmp_path):
     argv, env = streamlit_command(Settings(dashboard_host="127.0.0.2", dashboard_port=8611))
     assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("dashboards/app.py")
     flags = dict(zip(argv[5::2], argv[6::2], strict=True))
@@ -87,4 +89,8 @@ def test_streamlit_command_binds_where_settings_say():
         "--server.headless": "true", "--server.address": "127.0.0.2", "--server.port": "8611",
         "--browser.gatherUsageStats": "false", "--client.toolbarMode": "viewer",
     }
-    assert str(REPO_ROOT) in env["PYTHONPATH"].split(os.pathsep) and (REPO_ROOT / "dashboards" / "app.py").is_file()
+    assert Path(argv[4]).is_file()
+    # the app's own imports resolve from any working directory with that environment
+    probe = subprocess.run([sys.executable, "-c", "import riskpulse.dashboards.common, riskpulse.dashboards.views.overview"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr

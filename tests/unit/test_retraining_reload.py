@@ -117,6 +117,39 @@ def test_job_store_keeps_the_next_slot_across_restarts(tmp_path):
     assert "cron" in str(nightly.trigger) and (nightly.next_run_time.hour, nightly.next_run_time.minute) == (2, 30)
 
 
+def test_a_job_stored_under_the_old_module_path_keeps_its_slot(tmp_path):
+    """Job stores written before the `riskpulse` import root name `models.scheduler:scheduled_run`."""
+    import pickle
+    import sqlite3
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from riskpulse.models.retraining.scheduler import _ensure_job, build_trigger, migrate_job_store
+
+    path = tmp_path / "jobs.sqlite"
+    settings = Settings(home=tmp_path, retrain_interval_s=3600)
+
+    def restart():
+        scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{path}")}, timezone="UTC")
+        scheduler.start(paused=True)
+        _ensure_job(scheduler, build_trigger(settings))
+        job = scheduler.get_job("retrain")
+        scheduler.shutdown()
+        return job
+
+    first = restart()
+    with sqlite3.connect(path) as db:  # what an old release left behind
+        state = pickle.loads(db.execute("SELECT job_state FROM apscheduler_jobs").fetchone()[0])
+        state["func"] = "models.scheduler:scheduled_run"
+        db.execute("UPDATE apscheduler_jobs SET job_state = ?", (pickle.dumps(state),))
+    assert migrate_job_store(path) == 1 and migrate_job_store(path) == 0
+    time.sleep(1.1)
+    again = restart()
+    assert again.next_run_time == first.next_run_time  # kept, not re-created
+    assert again.func_ref == "riskpulse.models.retraining.scheduler:scheduled_run"
+
+
 def test_bad_crontab_names_the_setting():
     from riskpulse.models.retraining.retrainer import RetrainError
     from riskpulse.models.retraining.scheduler import build_trigger

@@ -114,7 +114,7 @@ def train_challenger(settings: Settings, champion_dir: Path, prepare_rows: Calla
     replay = settings.retrain_replay_rows  # rows are cut in the hook; quick mode only shrinks validation
     args = TrainArgs(  # the heads are trained already: they move at the encoder's rate, not a fresh head's
         init_from=str(champion_dir), epochs=settings.retrain_epochs, lr=settings.retrain_lr,
-        head_lr=settings.retrain_lr, tag="retrain",
+        quick_lr=settings.retrain_lr, head_lr=settings.retrain_lr, tag="retrain",
         threads=settings.retrain_threads, quick=replay > 0, quick_fraction=1.0, quick_eval_rows=max(50, replay // 4),
     )
     return train(settings, args, promote=False, prepare_rows=prepare_rows)

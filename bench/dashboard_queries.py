@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from riskpulse.dashboards import queries  # noqa: E402
 from riskpulse.core.settings import Settings  # noqa: E402
-from riskpulse.streams.store.backends import DDL as STORE_DDL  # noqa: E402
+from riskpulse.streams.store import labels, messages  # noqa: E402
 from riskpulse.streams.store.backends import ChdbStore, ServerStore  # noqa: E402
+from riskpulse.streams.store.migrate import migrate  # noqa: E402
 from riskpulse.streams.ops.stack import ClickHouseService  # noqa: E402
 
 TOPICS = ["Macro", "Stock Commentary", "Company | Product News", "Fed | Central Banks", "Earnings", "card_payments",
@@ -150,8 +151,7 @@ def main() -> None:
                 database = f"bench_{size}"
                 store, close = open_backend(backend, Path(tmp) / backend, database)
                 try:
-                    for statement in STORE_DDL + queries.DDL:
-                        store.execute(statement)
+                    migrate(store, (messages, labels))
                     started = time.perf_counter()
                     for batch in tqdm(rows(size, texts), total=-(-size // BATCH), desc=f"{backend} fill {size:,}"):
                         store.write_batch("messages", batch)

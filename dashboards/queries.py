@@ -1,7 +1,8 @@
-"""Every SQL statement the dashboard runs, and the ``labels`` table it owns.
+"""The dashboard's own reads of ``messages``: series, movers, filters, examples, the label queue.
 
-The pages never build SQL: they call these functions with Python values, which
-reach ClickHouse as ``%(name)s`` parameters escaped by the store. Aggregation
+The pages never build SQL: they call these functions (or the table modules under
+:mod:`riskpulse.streams.store`, which own labels, alerts and retraining runs) with Python
+values, which reach ClickHouse as ``%(name)s`` parameters escaped by the store. Aggregation
 happens in ClickHouse so a page costs the same few rows at 10k or 1M messages.
 Times cross the boundary as UTC epoch seconds (``toDateTime(int)``), which
 avoids the server's time zone entirely. ``messages`` is read with FINAL: a
@@ -11,51 +12,23 @@ chDB 26.x alike.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-LABEL_TASKS = ("topic", "sentiment")
+from riskpulse.core.clock import from_epoch, to_epoch
+from riskpulse.streams.store.backends import Queryable, table_exists
+from riskpulse.streams.store.labels import LABELLED_IDS
+from riskpulse.streams.store.retrain_runs import RUNS_TABLE, recent_runs
+
 SERIES_KEYS = {"topic": "topic", "source": "source"}
 FILTER_COLUMNS = {"topic": "topic", "sentiment": "sentiment", "source": "source", "channel": "channel"}
 PROB_COLUMNS = {"topic": "topic_prob", "sentiment": "sentiment_prob"}
 
-DDL: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS labels (
-        message_id String,
-        task String,
-        label String,
-        text String,
-        labeled_by String,
-        labeled_at DateTime('UTC')
-    ) ENGINE = MergeTree
-    PARTITION BY toYYYYMM(labeled_at)
-    ORDER BY (task, message_id, labeled_at)
-    """,
-]
-
-
-class Queryable(Protocol):
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
-    def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
-
-
-def epoch(ts: datetime) -> int:
-    """Aware datetime → UTC epoch seconds (naive datetimes are taken as UTC)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return int(ts.timestamp())
-
-
-def from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
-
 
 def _window(start: datetime, end: datetime) -> dict[str, int]:
-    return {"start": epoch(start), "end": epoch(end)}
+    return {"start": to_epoch(start), "end": to_epoch(end)}
 
 
 # Time bounds go in PREWHERE: rows outside the window are dropped before FINAL merges
@@ -128,7 +101,7 @@ def movers(
         ORDER BY abs(delta) DESC, topic
         LIMIT %(limit)s
         """,
-        {**_window(start, end), "baseline_start": epoch(baseline_start), "min_n": int(min_messages), "limit": int(limit)},
+        {**_window(start, end), "baseline_start": to_epoch(baseline_start), "min_n": int(min_messages), "limit": int(limit)},
     )
 
 
@@ -183,10 +156,10 @@ class Filters:
                 params[name] = [str(v) for v in values]
         if self.start is not None:
             message.append("ts >= toDateTime(%(start)s)")
-            params["start"] = epoch(self.start)
+            params["start"] = to_epoch(self.start)
         if self.end is not None:
             message.append("ts < toDateTime(%(end)s)")
-            params["end"] = epoch(self.end)
+            params["end"] = to_epoch(self.end)
         if self.min_confidence > 0:
             scores.append("least(topic_prob, sentiment_prob) >= %(min_conf)s")
             params["min_conf"] = float(self.min_confidence)
@@ -271,125 +244,18 @@ def label_queue(store: Queryable, task: str, limit: int = 20, since: datetime | 
         f"""
         SELECT {MESSAGE_COLUMNS} FROM messages FINAL
         {recent}
-        WHERE id NOT IN (SELECT message_id FROM labels WHERE task = %(task)s)
+        WHERE id NOT IN ({LABELLED_IDS})
         ORDER BY {prob} ASC, ts DESC, id
         LIMIT %(limit)s
         """,
-        {"task": task, "limit": int(limit), "since": epoch(since) if since is not None else 0},
+        {"task": task, "limit": int(limit), "since": to_epoch(since) if since is not None else 0},
     ))
-
-
-def add_label(store: Queryable, *, message_id: str, task: str, label: str, text: str, user: str) -> dict[str, Any]:
-    """Store one analyst verdict (a correction or a confirmation) with who and when."""
-    if task not in LABEL_TASKS:
-        raise ValueError(f"label task {task!r} is not one of {LABEL_TASKS}")
-    if not label or not user:
-        raise ValueError("a label needs a value and the analyst's name")
-    row = {
-        "message_id": message_id,
-        "task": task,
-        "label": label,
-        "text": text,
-        "labeled_by": user,
-        "labeled_at": datetime.now(timezone.utc).replace(microsecond=0),
-    }
-    store.write_batch("labels", [row])
-    return row
-
-
-def recent_labels(store: Queryable, limit: int = 50) -> list[dict[str, Any]]:
-    return store.query(
-        """
-        SELECT message_id, task, label, labeled_by, toUInt32(labeled_at) AS labeled_at, text
-        FROM labels ORDER BY labeled_at DESC, message_id LIMIT %(limit)s
-        """,
-        {"limit": int(limit)},
-    )
-
-
-def label_counts(store: Queryable) -> list[dict[str, Any]]:
-    return store.query("SELECT task, label, count() AS n FROM labels GROUP BY task, label ORDER BY task, n DESC")
-
-
-# --- alerts (tables owned by riskpulse.streams.store.alerts) ---------------------------------------------
-ALERT_DELIVERIES = """
-    SELECT alert_id,
-           countIf(status = 'delivered') AS delivered,
-           countIf(status = 'pending') AS pending,
-           countIf(status = 'dead') AS failed,
-           max(attempts) AS attempts
-    FROM (
-        SELECT status, attempts, arrayJoin(extractAll(alert_states, '"([^"]+)":')) AS alert_id
-        FROM alert_outbox FINAL
-    ) AS o
-    GROUP BY alert_id
-"""
-
-
-def alerts(store: Queryable, since: datetime, limit: int = 200) -> list[dict[str, Any]]:
-    """Open alerts and alerts updated since ``since``: evidence, ack and webhook delivery counts.
-
-    Open ones first, newest first. 18.16 allows one JOIN per SELECT, hence the nesting.
-    """
-    rows = store.query(
-        f"""
-        SELECT * FROM (
-            SELECT alert_id, rule, key, labels, severity, status,
-                   toUInt32(opened_at) AS opened_s, toUInt32(updated_at) AS updated_s,
-                   toUInt32(resolved_at) AS resolved_s,
-                   toUInt32(window_start) AS window_start_s, toUInt32(window_end) AS window_end_s,
-                   count, negatives, share, baseline_mean, baseline_std, z, peak_z, examples, model_versions,
-                   last_acked_by AS acked_by, acked_s
-            FROM (
-                SELECT * FROM alerts FINAL
-                WHERE status = 'open' OR updated_at >= toDateTime(%(since)s)
-            ) AS a
-            ANY LEFT JOIN (
-                SELECT alert_id, argMax(acked_by, acked_at) AS last_acked_by, toUInt32(max(acked_at)) AS acked_s
-                FROM alert_acks GROUP BY alert_id
-            ) AS k USING alert_id
-        ) AS ak
-        ANY LEFT JOIN ({ALERT_DELIVERIES}) AS d USING alert_id
-        ORDER BY status = 'open' DESC, opened_s DESC, alert_id
-        LIMIT %(limit)s
-        """,
-        {"since": epoch(since), "limit": int(limit)},
-    )
-    for row in rows:
-        for name in ("opened", "updated", "window_start", "window_end"):
-            row[f"{name}_at" if name in ("opened", "updated") else name] = from_epoch(row.pop(f"{name}_s"))
-        for name in ("resolved", "acked"):
-            seconds = row.pop(f"{name}_s")
-            row[f"{name}_at"] = from_epoch(seconds) if seconds else None
-        row["labels"] = json.loads(row["labels"] or "{}")
-        row["examples"] = json.loads(row["examples"] or "[]")
-        row["model_versions"] = json.loads(row["model_versions"] or "[]")
-    return rows
-
-
-def ack_alert(store: Queryable, alert_id: str, user: str, note: str = "") -> None:
-    """Record that ``user`` has seen the alert (the alerts module owns the table and its row shape)."""
-    from riskpulse.streams.store.alerts import AlertRepo
-
-    if not user:
-        raise ValueError("an acknowledgement needs the analyst's name")
-    AlertRepo(store).ack(alert_id, user, note)
-
-
-# --- retraining (table owned by riskpulse.models.retraining.retrainer) --------------------------------------------
-def table_exists(store: Queryable, name: str) -> bool:
-    rows = store.query(
-        "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = %(name)s", {"name": name}
-    )
-    return bool(rows and rows[0]["n"])
 
 
 def retrain_runs(store: Queryable, limit: int = 20) -> list[dict[str, Any]] | None:
     """Latest retraining runs, newest first; None before the retraining table exists."""
-    if not table_exists(store, "retrain_runs"):
+    if not table_exists(store, RUNS_TABLE):
         return None
-    from riskpulse.models.retraining.retrainer import recent_runs
-
     rows = recent_runs(store, limit)
     for row in rows:
         for name in ("started", "finished"):

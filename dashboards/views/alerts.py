@@ -11,6 +11,7 @@ import streamlit as st
 
 from riskpulse.dashboards import queries
 from riskpulse.dashboards.common import current_user, store
+from riskpulse.streams.store.alerts import AlertRepo
 
 log = logging.getLogger("riskpulse.dashboard")
 SINCE = {"24 hours": timedelta(hours=24), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
@@ -21,7 +22,7 @@ def render() -> None:
     st.title("Alerts")
     db = store()
     span = st.sidebar.selectbox("Show resolved alerts from the last", list(SINCE), index=1)
-    rows = queries.alerts(db, datetime.now(timezone.utc) - SINCE[span])
+    rows = AlertRepo(db).overview(datetime.now(timezone.utc) - SINCE[span])
     if st.session_state.pop("alert_acked", None):
         st.success("Alert acknowledged.")
     if not rows:
@@ -129,7 +130,7 @@ def _ack(db, alert: dict) -> None:
             if not user:
                 st.error("Enter your name to acknowledge.")
                 return
-            queries.ack_alert(db, alert["alert_id"], user, note)
+            AlertRepo(db).ack(alert["alert_id"], user, note)
             log.info("alert %s acknowledged by %s", alert["alert_id"], user)
             st.session_state["alert_acked"] = True
             st.rerun()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from riskpulse.dashboards import queries
 from riskpulse.dashboards.common import current_user, store
+from riskpulse.streams.store import labels
 
 log = logging.getLogger("riskpulse.dashboard")
 SENTIMENTS = ["negative", "neutral", "positive"]
@@ -42,7 +43,7 @@ def render() -> None:
         _label_form(row, task, options, user)
 
     st.subheader("Latest labels")
-    recent = queries.recent_labels(db, limit=20)
+    recent = labels.recent_labels(db, limit=20)
     if recent:
         frame = pd.DataFrame(recent)
         frame["labeled_at"] = pd.to_datetime(frame["labeled_at"], unit="s", utc=True)
@@ -60,7 +61,7 @@ def _label_form(row: dict, task: str, options: list[str], user: str) -> None:
         st.caption(f"Model says **{predicted}** (p={prob:.2f})")
         choice = st.selectbox(f"Correct {task}", choices, index=choices.index(predicted), key=f"choice-{task}-{row['id']}")
         if st.form_submit_button("Save label"):
-            queries.add_label(store(), message_id=row["id"], task=task, label=choice, text=row["text"], user=user)
+            labels.add_label(store(), message_id=row["id"], task=task, label=choice, text=row["text"], user=user)
             log.info("label %s=%s for message %s by %s (model said %s)", task, choice, row["id"], user, predicted)
             st.session_state["label_saved"] = True
             st.rerun()

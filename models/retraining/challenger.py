@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from riskpulse.models.retraining.policy import TASKS, ResolvedLabel, keep_base
 from riskpulse.core.settings import Settings
+from riskpulse.models.retraining.policy import ResolvedLabel, keep_base
+from riskpulse.streams.store.labels import TASKS
 
 log = logging.getLogger("riskpulse.retraining")
 ANALYST_SOURCE = "analyst-labels"

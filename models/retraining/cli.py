@@ -19,11 +19,12 @@ def retrain(
     limit: int = typer.Option(20, help="Runs to list with --history."),
 ) -> None:
     """Retrain once from new analyst labels; promote the challenger only if it beats the champion."""
-    from riskpulse.models.retraining.retrainer import RetrainBusy, recent_runs, run_once
+    from riskpulse.models.retraining.retrainer import RetrainBusy, run_once
 
     settings = get_settings()
     if history:
         from riskpulse.streams.store.backends import open_store
+        from riskpulse.streams.store.retrain_runs import recent_runs
 
         store = open_store(settings)
         try:

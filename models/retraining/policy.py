@@ -24,19 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-TASKS = ("topic", "sentiment")
-
-
-@dataclass(frozen=True)
-class AnalystLabel:
-    """One row of the `labels` table: an analyst's verdict on one message for one task."""
-
-    message_id: str
-    task: str
-    label: str
-    text: str
-    labeled_by: str
-    labeled_at: datetime
+from riskpulse.streams.store.labels import TASKS, AnalystLabel
 
 
 @dataclass(frozen=True)

@@ -16,67 +16,24 @@ Runs are serialised by a file lock under ``settings.home``; one host runs retrai
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from riskpulse.models.retraining.challenger import NAN, RowCounter, evaluate_on, evaluation_rows, load_engine, rows_hook, train_challenger
-from riskpulse.models.serving.registry import Registry
-from riskpulse.models.retraining.policy import AnalystLabel, decide, drop_unknown, resolve, split_held_back
 from riskpulse.core import RiskPulseError
+from riskpulse.core.clock import from_epoch
 from riskpulse.core.settings import Settings
+from riskpulse.models.retraining.challenger import NAN, RowCounter, evaluate_on, evaluation_rows, load_engine, rows_hook, train_challenger
+from riskpulse.models.retraining.policy import decide, drop_unknown, resolve, split_held_back
+from riskpulse.models.serving.registry import Registry
+from riskpulse.streams.store.labels import fetch_labels
+from riskpulse.streams.store.retrain_runs import RunRecord, label_cutoff, running_runs, write_run
 
 log = logging.getLogger("riskpulse.retraining")
-
-DDL: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS retrain_runs (
-        run_id String,
-        seq UInt64,
-        status String,
-        reason String,
-        trigger String,
-        runner String,
-        started_at DateTime,
-        finished_at DateTime,
-        champion_version String,
-        challenger_version String,
-        labels_since DateTime,
-        labels_until DateTime,
-        new_labels UInt32,
-        train_labels UInt32,
-        heldout_labels UInt32,
-        contested_labels UInt32,
-        unknown_labels UInt32,
-        train_rows UInt32,
-        eval_rows UInt32,
-        champion_topic_f1 Float32,
-        champion_sentiment_f1 Float32,
-        challenger_topic_f1 Float32,
-        challenger_sentiment_f1 Float32,
-        champion_heldout_acc Float32,
-        challenger_heldout_acc Float32,
-        details String
-    ) ENGINE = ReplacingMergeTree(seq)
-    ORDER BY run_id
-    """,
-]
-RUN_COLUMNS = (
-    "run_id, status, reason, trigger, runner, toUInt32(started_at) AS started_s, toUInt32(finished_at) AS finished_s, "
-    "champion_version, challenger_version, toUInt32(labels_since) AS labels_since_s, "
-    "toUInt32(labels_until) AS labels_until_s, new_labels, train_labels, heldout_labels, contested_labels, "
-    "unknown_labels, train_rows, eval_rows, champion_topic_f1, champion_sentiment_f1, challenger_topic_f1, "
-    "challenger_sentiment_f1, champion_heldout_acc, challenger_heldout_acc, details"
-)
 
 
 class RetrainError(RiskPulseError):
@@ -91,72 +48,14 @@ class NotEnoughLabels(RetrainError):
     """Too few new trainable labels to justify a run."""
 
 
-def _utc(seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
-
-
-@dataclass
-class RunRecord:
-    """What a run did and found; one row of ``retrain_runs``."""
-
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    status: str = "running"
-    reason: str = ""
-    trigger: str = "manual"
-    runner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-    started_s: int = field(default_factory=lambda: int(time.time()))
-    finished_s: int = 0
-    champion_version: str = ""
-    challenger_version: str = ""
-    labels_since_s: int = 0
-    labels_until_s: int = 0
-    new_labels: int = 0
-    train_labels: int = 0
-    heldout_labels: int = 0
-    contested_labels: int = 0
-    unknown_labels: int = 0
-    train_rows: int = 0
-    eval_rows: int = 0
-    champion_topic_f1: float = NAN
-    champion_sentiment_f1: float = NAN
-    challenger_topic_f1: float = NAN
-    challenger_sentiment_f1: float = NAN
-    champion_heldout_acc: float = NAN
-    challenger_heldout_acc: float = NAN
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def row(self) -> dict[str, Any]:
-        row = asdict(self)
-        for name in ("started", "finished", "labels_since", "labels_until"):
-            row[name if name.startswith("labels") else f"{name}_at"] = _utc(row.pop(f"{name}_s"))
-        row["details"] = json.dumps(self.details, default=str, sort_keys=True)
-        row["seq"] = time.time_ns()
-        return row
-
-
-def write_run(store, record: RunRecord) -> None:
-    """Store the run's current state; the latest write of a run_id wins (ReplacingMergeTree)."""
-    store.write_batch("retrain_runs", [record.row()])
-
-
-def recent_runs(store, limit: int = 20) -> list[dict[str, Any]]:
-    """Latest runs first, for the CLI and the dashboard's models page."""
-    return store.query(
-        f"SELECT {RUN_COLUMNS} FROM retrain_runs FINAL ORDER BY started_at DESC, run_id LIMIT %(limit)s",
-        {"limit": int(limit)},
-    )
-
-
 def recover_interrupted(store, current: str | None) -> list[str]:
     """Close runs a dead process left ``running``. Call only while holding the run lock.
 
     The registry says how far such a run got: if `current` is its challenger, the promotion
     happened (it is the last step) and only the final record was lost; otherwise it failed.
     """
-    stale = store.query(f"SELECT {RUN_COLUMNS} FROM retrain_runs FINAL WHERE status = 'running'")
-    for row in stale:
-        record = RunRecord(**{k: v for k, v in row.items() if k != "details"})
-        record.details = json.loads(row["details"] or "{}")
+    stale = running_runs(store)
+    for record in stale:
         if record.challenger_version and record.challenger_version == current:
             record.status = "promoted"
             record.reason = f"runner {record.runner} stopped right after promoting {current}; its figures were not recorded"
@@ -170,37 +69,13 @@ def recover_interrupted(store, current: str | None) -> list[str]:
         record.finished_s = int(time.time())
         write_run(store, record)
         log.warning("retrain run %s closed as %s: %s", record.run_id, record.status, record.reason)
-    return [row["run_id"] for row in stale]
+    return [record.run_id for record in stale]
 
 
 def run_lock(settings: Settings) -> FileLock:
     path = settings.home / "locks" / "retrain.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path))
-
-
-def fetch_labels(store, since_s: int, until_s: int) -> list[AnalystLabel]:
-    """Analyst labels stored in (since, until], with text."""
-    rows = store.query(
-        "SELECT message_id, task, label, text, labeled_by, toUInt32(labeled_at) AS at FROM labels "
-        "WHERE labeled_at > toDateTime(%(since)s) AND labeled_at <= toDateTime(%(until)s)",
-        {"since": int(since_s), "until": int(until_s)},
-    )
-    return [
-        AnalystLabel(r["message_id"], r["task"], r["label"], r["text"], r["labeled_by"], _utc(r["at"]))
-        for r in rows
-        if r["text"].strip()
-    ]
-
-
-def label_cutoff(store, version: str) -> int:
-    """Epoch seconds up to which `version` learned from labels; 0 when it never saw any."""
-    rows = store.query(
-        "SELECT max(toUInt32(labels_until)) AS until, count() AS n FROM retrain_runs FINAL "
-        "WHERE challenger_version = %(version)s AND status = 'promoted'",
-        {"version": version},
-    )
-    return int(rows[0]["until"]) if rows and rows[0]["n"] else 0
 
 
 @dataclass
@@ -265,7 +140,7 @@ class Retrainer:
             record.details["unknown_examples"] = sorted({f"{r.task}:{r.label}" for r in unknown})[:20]
         if len(train) < s.retrain_min_labels:
             raise NotEnoughLabels(
-                f"{len(train)} new trainable labels since {_utc(record.labels_since_s).isoformat()} "
+                f"{len(train)} new trainable labels since {from_epoch(record.labels_since_s).isoformat()} "
                 f"(of {len(resolved)} new, {len(held)} held back, {len(unknown)} unknown); need {s.retrain_min_labels}"
             )
         load = self.load_engine or load_engine

@@ -193,6 +193,7 @@ def train(
 
     best_score, best_state, best_reports, best_epoch, history = -1.0, None, {}, 0, []
     for epoch in range(1, epochs + 1):
+        epoch_started = time.monotonic()
         model.train()
         progress = tqdm(_batches(lengths.tolist(), args.batch_size, rng), desc=f"epoch {epoch}/{epochs}", unit="batch")
         running = torch.zeros((), device=device)  # summed on the device: no host sync per step
@@ -219,8 +220,11 @@ def train(
             if step % 50 == 0:
                 progress.set_postfix(loss=f"{running.item() / step:.3f}")
         model.eval()  # no dropout while validating
+        validate_started = time.monotonic()  # where the time goes: steps vs validation, per epoch
         score, reports = _validate(engine, validation)
         history.append({"epoch": epoch, "score": score, "loss": running.item() / max(1, len(progress)),
+                        "train_seconds": round(validate_started - epoch_started, 1),
+                        "validate_seconds": round(time.monotonic() - validate_started, 1),
                         **{name: r["macro_f1"] for name, r in reports.items()}})
         log.info("epoch %d: validation mean macro-F1 %.4f %s", epoch, score, {n: round(r["macro_f1"], 4) for n, r in reports.items()})
         if score > best_score:

@@ -25,6 +25,7 @@ from riskpulse.streams.alerts.detector import AlertEvent, Detector, Observation
 from riskpulse.streams.alerts.dispatcher import Dispatcher
 from riskpulse.streams.alerts.rules import RuleSet, load_rules
 from riskpulse.streams.store.alerts import AlertRepo
+from riskpulse.core.retry import retry
 from riskpulse.core.schema import ScoredMessage
 from riskpulse.core.settings import Settings
 
@@ -101,17 +102,12 @@ class AlertService:
         While ClickHouse refuses, retry with backoff: records stay unacked, nothing is lost.
         """
         alerts, states = [e.alert for e in events], self.detector.take_dirty()
-        delay = 0.5
-        while True:
-            try:
-                self.repo.save_alerts(alerts)
-                self.repo.save_states(states)
-                break
-            except Exception as exc:  # noqa: BLE001 - any store failure means "not durable yet"
-                log.error("alerts/state not stored (%d alerts, %d keys), retrying in %.1fs: %r",
-                          len(alerts), len(states), delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+
+        def save() -> None:
+            self.repo.save_alerts(alerts)
+            self.repo.save_states(states)
+
+        retry(save, f"storing {len(alerts)} alerts and {len(states)} key states")
         if self.dispatcher is not None:
             self.dispatcher.submit(events)
         return events
@@ -171,15 +167,16 @@ def run_alerts(settings: Settings) -> None:
     """`riskpulse alerts run`: validate rules, migrate, restore, then consume until stopped."""
     import faust
 
-    from riskpulse.streams.worker.app import create_app
-    from riskpulse.streams.store.migrate import migrate
+    from riskpulse.streams.store import alerts as alert_tables
     from riskpulse.streams.store.backends import open_store
+    from riskpulse.streams.store.migrate import migrate
+    from riskpulse.streams.worker.app import create_app
     from riskpulse.streams.topics import ensure_topics
 
     rules = load_rules(settings.rules_file)  # fails start with line and field on a bad file
     ensure_topics(settings)
     store, dispatch_store = open_store(settings), open_store(settings)
-    migrate(store, ["riskpulse.streams.alerts"])
+    migrate(store, [alert_tables])
     dispatcher = Dispatcher(settings, rules, AlertRepo(dispatch_store))
     service = AlertService(settings, rules, AlertRepo(store), dispatcher)
     app = create_app(settings.model_copy(update={

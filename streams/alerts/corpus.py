@@ -13,9 +13,9 @@ import csv
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
+from riskpulse.core.clock import from_epoch
 from riskpulse.core.schema import ScoredMessage
 
 log = logging.getLogger("riskpulse.alerts")
@@ -64,7 +64,7 @@ def load_corpus(shared_data: Path) -> list[Labeled]:
 
 def scored(item: Labeled, ts: float, channel: str = "replay", source: str = "news", suffix: str = "") -> ScoredMessage:
     return ScoredMessage(
-        id=f"{item.id}{suffix}", source=source, channel=channel, ts=datetime.fromtimestamp(ts, timezone.utc),
+        id=f"{item.id}{suffix}", source=source, channel=channel, ts=from_epoch(ts),
         text=item.text, topic=item.topic, topic_prob=0.9, sentiment=item.sentiment, sentiment_prob=0.9,
         model_version=MODEL_VERSION,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from riskpulse.streams.alerts.rules import Rule, RuleSet, parse_key
 
 log = logging.getLogger("riskpulse.alerts")
 EXAMPLE_CHARS = 280
+TIME_FIELDS = ("opened_at", "updated_at", "resolved_at", "window_start", "window_end")  # an Alert's times
 
 
 @dataclass(frozen=True)
@@ -69,17 +71,22 @@ class Alert:
     examples: tuple[dict[str, str], ...]
     model_versions: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, time: Callable[[float | None], Any] = lambda at: at) -> dict[str, Any]:
+        """The one plain form of an alert, for detector state, the alerts topic, webhooks and the
+        ``alerts`` table alike; ``time`` renders its epoch-second times (:data:`TIME_FIELDS`) for each."""
         out = asdict(self)
         out["examples"] = list(self.examples)
         out["model_versions"] = list(self.model_versions)
+        out.update((name, time(out[name])) for name in TIME_FIELDS)
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Alert":
+    def from_dict(cls, data: dict[str, Any], time: Callable[[Any], float | None] = lambda at: at) -> "Alert":
+        """The inverse of :meth:`to_dict`, with ``time`` turning its times back into epoch seconds."""
         data = dict(data)
         data["examples"] = tuple(data["examples"])
         data["model_versions"] = tuple(data["model_versions"])
+        data.update((name, time(data[name])) for name in TIME_FIELDS)
         return cls(**data)
 
 

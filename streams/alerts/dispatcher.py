@@ -26,8 +26,9 @@ import httpx
 from riskpulse.streams.alerts.detector import Alert, AlertEvent
 from riskpulse.streams.alerts.notify import Grouper, Notification, group_key, render
 from riskpulse.streams.alerts.rules import RuleSet
-from riskpulse.streams.store.alerts import AlertRepo, to_dt
+from riskpulse.streams.store.alerts import AlertRepo
 from riskpulse.streams.alerts.webhooks import backoff_s, post_once
+from riskpulse.core.clock import from_epoch
 from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.alerts")
@@ -110,7 +111,7 @@ class Dispatcher:
                     "delivery_id": delivery_id(n.notification_id, target.url), "notification_id": n.notification_id,
                     "group_key": n.group_key, "rule": n.rule.name, "url": target.url, "format": target.format,
                     "body": render(n, target.format, now).decode(), "alert_states": json.dumps(n.states, sort_keys=True),
-                    "status": "pending", "attempts": 0, "last_error": "", "created_at": to_dt(now),
+                    "status": "pending", "attempts": 0, "last_error": "", "created_at": from_epoch(now),
                     "seq": seq + i, "next_attempt_at": now,
                 })
             if not n.rule.webhooks:

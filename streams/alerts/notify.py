@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
 
+from riskpulse.core.clock import from_epoch
 from riskpulse.streams.alerts.detector import Alert
 from riskpulse.streams.alerts.rules import Rule, RuleSet
 
@@ -107,14 +106,7 @@ class Grouper:
 
 
 def _iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z") if epoch else None
-
-
-def alert_json(a: Alert) -> dict[str, Any]:
-    out = a.to_dict()
-    for k in ("opened_at", "updated_at", "resolved_at", "window_start", "window_end"):
-        out[k] = _iso(out[k])
-    return out
+    return from_epoch(epoch).isoformat().replace("+00:00", "Z") if epoch else None
 
 
 def render(n: Notification, fmt: str, now: float) -> bytes:
@@ -136,7 +128,7 @@ def render(n: Notification, fmt: str, now: float) -> bytes:
             "severity": n.rule.severity,
             "labels": n.labels,
             "status": n.status,
-            "alerts": [alert_json(a) for a in n.alerts],
+            "alerts": [a.to_dict(time=_iso) for a in n.alerts],
         },
     }
     return json.dumps(body, sort_keys=True).encode()

@@ -1,7 +1,7 @@
-"""The alerts' tables in ClickHouse and the few reads and writes the alerting needs.
+"""The alerts' tables in ClickHouse: their DDL, rows, and every read and write of them.
 
-Every table is a ReplacingMergeTree keyed by its id with a wall-clock version, so a
-write is "the new state of this row" and replays after a restart are harmless.
+Every table but the acks is a ReplacingMergeTree keyed by its id with a wall-clock version,
+so a write is "the new state of this row" and replays after a restart are harmless.
 Reads use ``FINAL`` or ``argMax`` (both work on clickhouse-server 18.16 and chDB).
 """
 
@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
 
-from riskpulse.streams.alerts.detector import Alert, KeyState
+from riskpulse.core.clock import from_epoch, to_epoch
+from riskpulse.streams.alerts.detector import TIME_FIELDS, Alert, KeyState
+from riskpulse.streams.store.backends import Queryable
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS alerts (
@@ -34,59 +37,58 @@ DDL = [
         created_at DateTime('UTC'), seq UInt64, next_attempt_at Float64, updated_at DateTime('UTC'), version UInt64
     ) ENGINE = ReplacingMergeTree(version) ORDER BY delivery_id""",
 ]
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# An alert's collections are JSON text in the table; here with what an empty one reads as.
+_JSON_COLUMNS = {"labels": "{}", "examples": "[]", "model_versions": "[]"}
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
-
-class Store(Protocol):
-    def write_batch(self, table: str, rows: Sequence[dict[str, Any]]) -> None: ...
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
-
-
-def to_dt(epoch: float | None) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc).replace(microsecond=0) if epoch else EPOCH
-
-
-def from_dt(value: datetime) -> float:
-    """ClickHouse hands back naive UTC or aware datetimes depending on the path."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
+# Webhook deliveries per alert. An outbox row carries its alerts as the keys of ``alert_states``
+# (json.dumps of {alert_id: status}); 18.16 has no function listing JSON keys, so they are matched.
+_DELIVERIES_PER_ALERT = """
+    SELECT alert_id,
+           countIf(status = 'delivered') AS delivered,
+           countIf(status = 'pending') AS pending,
+           countIf(status = 'dead') AS failed,
+           max(attempts) AS attempts
+    FROM (
+        SELECT status, attempts, arrayJoin(extractAll(alert_states, '"([^"]+)":')) AS alert_id
+        FROM alert_outbox FINAL
+    ) AS o
+    GROUP BY alert_id
+"""
 
 
 def _version() -> int:
     return time.time_ns()
 
 
+# The DateTime columns have no NULL: 1970 (epoch 0) is how they store "never" (an open alert's resolved_at).
+def _stored_time(epoch: float | None) -> datetime:
+    return from_epoch(epoch or 0)
+
+
+def _read_time(at: datetime) -> int | None:
+    return to_epoch(at) or None
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, **{name: json.loads(row[name] or empty) for name, empty in _JSON_COLUMNS.items()}}
+
+
 def alert_row(alert: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": alert.alert_id, "rule": alert.rule, "key": alert.key, "labels": json.dumps(alert.labels),
-        "severity": alert.severity, "status": alert.status, "opened_at": to_dt(alert.opened_at),
-        "updated_at": to_dt(alert.updated_at), "resolved_at": to_dt(alert.resolved_at),
-        "window_start": to_dt(alert.window_start), "window_end": to_dt(alert.window_end),
-        "count": alert.count, "negatives": alert.negatives, "share": alert.share,
-        "baseline_mean": alert.baseline_mean, "baseline_std": alert.baseline_std, "z": alert.z,
-        "peak_z": alert.peak_z, "windows": alert.windows, "examples": json.dumps(list(alert.examples)),
-        "model_versions": json.dumps(list(alert.model_versions)), "version": _version(),
-    }
+    """An alert as an ``alerts`` row: :meth:`Alert.to_dict` with DateTime times and JSON text collections."""
+    row = alert.to_dict(time=_stored_time)
+    row.update((name, json.dumps(row[name])) for name in _JSON_COLUMNS)
+    return {**row, "version": _version()}
 
 
 def alert_from_row(row: dict[str, Any]) -> Alert:
-    resolved = from_dt(row["resolved_at"])
-    return Alert(
-        alert_id=row["alert_id"], rule=row["rule"], key=row["key"], labels=json.loads(row["labels"]),
-        severity=row["severity"], status=row["status"], opened_at=from_dt(row["opened_at"]),
-        updated_at=from_dt(row["updated_at"]), resolved_at=resolved or None,
-        window_start=from_dt(row["window_start"]), window_end=from_dt(row["window_end"]),
-        count=row["count"], negatives=row["negatives"], share=row["share"], baseline_mean=row["baseline_mean"],
-        baseline_std=row["baseline_std"], z=row["z"], peak_z=row["peak_z"], windows=row["windows"],
-        examples=tuple(json.loads(row["examples"])), model_versions=tuple(json.loads(row["model_versions"])),
-    )
+    return Alert.from_dict(_decoded({name: row[name] for name in _ALERT_FIELDS}), time=_read_time)
 
 
 class AlertRepo:
-    """What alerting reads and writes, over any :class:`riskpulse.streams.store.backends.Store`."""
+    """What alerting and the dashboard read and write of the alert tables."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Queryable) -> None:
         self.store = store
 
     def save_alerts(self, alerts: Iterable[Alert]) -> None:
@@ -106,7 +108,7 @@ class AlertRepo:
 
     def recent_alerts(self, since: float) -> list[Alert]:
         rows = self.store.query(
-            "SELECT * FROM alerts FINAL WHERE updated_at >= %(since)s ORDER BY opened_at", {"since": to_dt(since)}
+            "SELECT * FROM alerts FINAL WHERE updated_at >= %(since)s ORDER BY opened_at", {"since": from_epoch(since)}
         )
         return [alert_from_row(r) for r in rows]
 
@@ -123,14 +125,53 @@ class AlertRepo:
     def acked_ids(self) -> set[str]:
         return {r["alert_id"] for r in self.store.query("SELECT DISTINCT alert_id FROM alert_acks")}
 
+    def overview(self, since: datetime, limit: int = 200) -> list[dict[str, Any]]:
+        """Open alerts and alerts updated since ``since``: evidence, ack and webhook delivery counts.
+
+        Open ones first, newest first; times as aware UTC datetimes (None for never), the JSON
+        columns decoded. 18.16 allows one JOIN per SELECT, hence the nesting.
+        """
+        rows = self.store.query(
+            f"""
+            SELECT * FROM (
+                SELECT alert_id, rule, key, labels, severity, status,
+                       toUInt32(opened_at) AS opened_at_s, toUInt32(updated_at) AS updated_at_s,
+                       toUInt32(resolved_at) AS resolved_at_s,
+                       toUInt32(window_start) AS window_start_s, toUInt32(window_end) AS window_end_s,
+                       count, negatives, share, baseline_mean, baseline_std, z, peak_z, examples, model_versions,
+                       last_acked_by AS acked_by, acked_at_s
+                FROM (
+                    SELECT * FROM alerts FINAL
+                    WHERE status = 'open' OR updated_at >= toDateTime(%(since)s)
+                ) AS a
+                ANY LEFT JOIN (
+                    SELECT alert_id, argMax(acked_by, acked_at) AS last_acked_by, toUInt32(max(acked_at)) AS acked_at_s
+                    FROM alert_acks GROUP BY alert_id
+                ) AS k USING alert_id
+            ) AS ak
+            ANY LEFT JOIN ({_DELIVERIES_PER_ALERT}) AS d USING alert_id
+            ORDER BY status = 'open' DESC, opened_at_s DESC, alert_id
+            LIMIT %(limit)s
+            """,
+            {"since": to_epoch(since), "limit": int(limit)},
+        )
+        for row in rows:
+            for name in (*TIME_FIELDS, "acked_at"):
+                seconds = row.pop(f"{name}_s")
+                row[name] = from_epoch(seconds) if seconds else None
+        return [_decoded(row) for row in rows]
+
     def ack(self, alert_id: str, by: str, note: str) -> None:
+        """Record that ``by`` has seen the alert: it stays open but is no longer repeated."""
+        if not by:
+            raise ValueError("an acknowledgement needs the analyst's name")
         self.store.write_batch("alert_acks", [{"alert_id": alert_id, "acked_by": by, "note": note,
-                                               "acked_at": to_dt(time.time())}])
+                                               "acked_at": from_epoch(time.time())}])
 
     def save_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             version = _version()
-            self.store.write_batch("alert_outbox", [{**r, "updated_at": to_dt(time.time()), "version": version} for r in rows])
+            self.store.write_batch("alert_outbox", [{**r, "updated_at": from_epoch(time.time()), "version": version} for r in rows])
 
     def deliveries(self, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         where = "WHERE status = %(status)s" if status else ""

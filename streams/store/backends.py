@@ -1,4 +1,4 @@
-"""Where scored messages and dead letters land: one Store interface, two ClickHouse engines.
+"""Where every table lives: one Store interface, two ClickHouse engines and a fake.
 
 ``ServerStore`` talks to clickhouse-server (Debian 18.16) over the native protocol and is what
 the worker and the dashboard share. ``ChdbStore`` runs ClickHouse inside this process (chDB 26.x)
@@ -7,9 +7,9 @@ directory at a time. ``MemoryStore`` keeps rows in a dict for unit tests of the 
 
 Both ClickHouse stores substitute ``%(name)s`` parameters with the same escaping (:func:`render`),
 run in ``settings.clickhouse_database`` and return rows as dicts whose datetimes are aware UTC,
-so one SQL text and one result shape serve both. ``messages`` and ``dead_letters`` are
-ReplacingMergeTree tables keyed on what makes a record unique: a redelivered message replaces
-itself instead of counting twice (read with FINAL).
+so one SQL text and one result shape serve both. The tables themselves (DDL, rows, queries)
+belong to one module each beside this one (:mod:`riskpulse.streams.store.messages`, ``alerts``,
+``labels``, ``retrain_runs``).
 """
 
 from __future__ import annotations
@@ -20,64 +20,31 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from riskpulse.core import RiskPulseError
-from riskpulse.core.schema import DeadLetter, ScoredMessage
+from riskpulse.core.clock import from_epoch, to_epoch, utc
 from riskpulse.core.settings import Settings
+from riskpulse.streams.store.messages import KEYS
 
-logger = logging.getLogger("riskpulse.sinks")
-
-MESSAGE_COLUMNS = (
-    "id", "source", "channel", "lang", "ts", "text", "meta", "topic", "topic_prob",
-    "sentiment", "sentiment_prob", "model_version", "processed_at",
-)
-DEAD_LETTER_COLUMNS = ("reason", "topic", "partition", "offset", "raw_b64", "failed_at")
-
-DDL: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS messages (
-        id String,
-        source String,
-        channel String,
-        lang String,
-        ts DateTime('UTC'),
-        text String,
-        meta String,
-        topic String,
-        topic_prob Float32,
-        sentiment String,
-        sentiment_prob Float32,
-        model_version String,
-        processed_at DateTime('UTC')
-    ) ENGINE = ReplacingMergeTree(processed_at)
-    PARTITION BY toYYYYMM(ts)
-    ORDER BY id
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS dead_letters (
-        reason String,
-        `topic` String,
-        `partition` UInt32,
-        `offset` UInt64,
-        raw_b64 String,
-        failed_at DateTime('UTC')
-    ) ENGINE = ReplacingMergeTree(failed_at)
-    ORDER BY (`topic`, `partition`, `offset`)
-    """,
-]
+logger = logging.getLogger("riskpulse.store")
 
 
 class StoreError(RiskPulseError):
     """ClickHouse refused a statement, or the store is used wrongly."""
 
 
-class Store(Protocol):
-    def open(self) -> None: ...
-    def close(self) -> None: ...
+class Queryable(Protocol):
+    """What the table modules need of a store, so a shared or fake store serves them too."""
+
     def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+
+class Store(Queryable, Protocol):
+    def open(self) -> None: ...
+    def close(self) -> None: ...
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
 
 
@@ -85,10 +52,6 @@ class Store(Protocol):
 _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\b": "\\b", "\f": "\\f", "\r": "\\r", "\n": "\\n", "\t": "\\t", "\0": "\\0"})
 _PARAM = re.compile(r"%\((\w+)\)s")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
 def literal(value: Any) -> str:
@@ -104,7 +67,7 @@ def literal(value: Any) -> str:
             return {"nan": "nan", "inf": "inf", "-inf": "-inf"}[str(value)]
         return repr(value)
     if isinstance(value, datetime):
-        return f"toDateTime('{_utc(value):%Y-%m-%d %H:%M:%S}', 'UTC')"
+        return f"toDateTime('{utc(value):%Y-%m-%d %H:%M:%S}', 'UTC')"
     if isinstance(value, date):
         return f"toDate('{value:%Y-%m-%d}')"
     if isinstance(value, str):
@@ -142,25 +105,6 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         if len(row) != len(columns) or any(column not in row for column in columns):
             raise StoreError(f"rows of one batch must have the same columns; got {sorted(row)} and {sorted(columns)}")
     return columns
-
-
-# --- records → rows ----------------------------------------------------------------------
-def message_row(message: ScoredMessage) -> dict[str, Any]:
-    """A scored message as a ``messages`` row (meta as JSON text, times as aware UTC)."""
-    return {
-        "id": message.id, "source": message.source, "channel": message.channel, "lang": message.lang,
-        "ts": _utc(message.ts), "text": message.text, "meta": json.dumps(message.meta, default=str, sort_keys=True),
-        "topic": message.topic, "topic_prob": float(message.topic_prob), "sentiment": message.sentiment,
-        "sentiment_prob": float(message.sentiment_prob), "model_version": message.model_version,
-        "processed_at": _utc(message.processed_at),
-    }
-
-
-def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
-    return {
-        "reason": letter.reason, "topic": letter.topic, "partition": letter.partition, "offset": letter.offset,
-        "raw_b64": letter.raw_b64, "failed_at": _utc(letter.failed_at),
-    }
 
 
 # --- ClickHouse server ----------------------------------------------------------------------
@@ -238,13 +182,13 @@ class ServerStore:
 
 def _insert_value(value: Any) -> Any:
     """Datetimes as epoch seconds: exact in any column time zone, and the driver skips its slow tz maths."""
-    return int(_utc(value).timestamp()) if isinstance(value, datetime) else value
+    return to_epoch(value) if isinstance(value, datetime) else value
 
 
 def _normalise(value: Any) -> Any:
     """Datetimes as aware UTC on both engines (the server runs in UTC, so naive means UTC)."""
     if isinstance(value, datetime):
-        return _utc(value)
+        return utc(value)
     if isinstance(value, (list, tuple)):
         return [_normalise(item) for item in value]
     return value
@@ -333,7 +277,7 @@ def _converter(type_name: str):
     """JSONCompact value → the Python value clickhouse-driver would return for ``type_name``."""
     inner = re.sub(r"^(Nullable|LowCardinality)\((.*)\)$", r"\2", type_name)
     if inner.startswith("DateTime"):
-        return lambda v: None if v is None else datetime.fromtimestamp(int(v), tz=timezone.utc)
+        return lambda v: None if v is None else from_epoch(int(v))
     if inner == "Date":
         return lambda v: None if v is None else date.fromisoformat(v)
     if re.match(r"^U?Int\d+$", inner):
@@ -347,9 +291,6 @@ def _converter(type_name: str):
 
 
 # --- unit-test store ----------------------------------------------------------------------------
-KEYS = {"messages": ("id",), "dead_letters": ("topic", "partition", "offset")}
-
-
 class MemoryStore:
     """Rows in a dict, deduplicated on the same keys as the ClickHouse tables; runs no SQL.
 
@@ -396,3 +337,11 @@ def open_store(settings: Settings) -> Store:
     store: Store = ServerStore(settings) if settings.store == "server" else ChdbStore(settings)
     store.open()
     return store
+
+
+def table_exists(store: Queryable, name: str) -> bool:
+    """Whether ``name`` is a table of the store's database (a reader may run before any migration)."""
+    rows = store.query(
+        "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = %(name)s", {"name": name}
+    )
+    return bool(rows and rows[0]["n"])

@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, process_batch
+from riskpulse.core.retry import retry_async
 from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.worker")
-
-RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 30.0
 
 
 def raw_record(event: Any) -> RawRecord:
@@ -39,21 +37,6 @@ def describe(records: Sequence[RawRecord]) -> str:
     for r in records:
         spans.setdefault((r.topic, r.partition), []).append(r.offset)
     return " ".join(f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(spans.items()))
-
-
-async def until_done(step, what: str, should_stop=lambda: False):
-    """Await ``step()`` until it succeeds, backing off between failures: the partition
-    waits rather than skipping data. None if the worker is stopping meanwhile."""
-    delay = RETRY_FIRST_S
-    while True:
-        try:
-            return await step()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not done yet"
-            log.error("%s failed, retrying in %.1f s: %r", what, delay, exc)
-            if should_stop():
-                return None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
 
 
 @dataclass(frozen=True)
@@ -86,11 +69,11 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         async for events in stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s):
             records = [raw_record(e) for e in events]
             where = f"batch {describe(records)} (model {engine.version})"
-            result = await until_done(
+            result = await retry_async(
                 lambda: loop.run_in_executor(executor, process_batch, records, engine, store),
                 f"storing {where}", lambda: stream.should_stop,
             )
-            if result is None or await until_done(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
+            if result is None or await retry_async(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
                 log.warning("stopping: %s left unacked for redelivery", where)
                 return
             for event in events:

@@ -15,12 +15,9 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from riskpulse.core.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, dead_letter, parse_message
-from riskpulse.streams.store.backends import dead_letter_row, message_row
+from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE, dead_letter_row, message_row
 
 log = logging.getLogger("riskpulse.worker")
-
-MESSAGES_TABLE = "messages"
-DEAD_LETTERS_TABLE = "dead_letters"
 
 
 @dataclass(frozen=True)

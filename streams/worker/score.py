@@ -24,8 +24,11 @@ from pydantic import ValidationError
 from riskpulse.core.schema import DeadLetter, dead_letter
 from riskpulse.core.settings import Settings
 from riskpulse.streams.ingest.producers import count_records, read_records, to_message
-from riskpulse.streams.store.backends import DEAD_LETTER_COLUMNS, MESSAGE_COLUMNS, ChdbStore, dead_letter_row
-from riskpulse.streams.worker.batching import DEAD_LETTERS_TABLE, Classifier, RawRecord, process_batch
+from riskpulse.streams.store.backends import ChdbStore
+from riskpulse.streams.store.messages import (
+    DEAD_LETTER_COLUMNS, DEAD_LETTERS_TABLE, MESSAGE_COLUMNS, MESSAGES_TABLE, dead_letter_row,
+)
+from riskpulse.streams.worker.batching import Classifier, RawRecord, process_batch
 
 logger = logging.getLogger("riskpulse.score")
 
@@ -54,11 +57,11 @@ class CsvWriter:
     """The store's ``write_batch`` onto CSV files: messages into `path`, dead letters beside it."""
 
     def __init__(self, path: Path) -> None:
-        self.paths = {"messages": path, DEAD_LETTERS_TABLE: path.with_suffix(".dead-letters.csv")}
-        self._columns = {"messages": MESSAGE_COLUMNS, DEAD_LETTERS_TABLE: DEAD_LETTER_COLUMNS}
+        self.paths = {MESSAGES_TABLE: path, DEAD_LETTERS_TABLE: path.with_suffix(".dead-letters.csv")}
+        self._columns = {MESSAGES_TABLE: MESSAGE_COLUMNS, DEAD_LETTERS_TABLE: DEAD_LETTER_COLUMNS}
         self._files: dict[str, Any] = {}
         self._writers: dict[str, csv.DictWriter] = {}
-        self._writer("messages")  # the messages file exists even when every row is dead
+        self._writer(MESSAGES_TABLE)  # the messages file exists even when every row is dead
 
     def _writer(self, table: str) -> csv.DictWriter:
         if table not in self._writers:

@@ -361,11 +361,11 @@ def test_alert_tables_round_trip_on_both_engines(store_fixture, request):
     repo.save_states([("r", base["key"], KeyState(mean=0.2, windows_seen=8, last_window_end=1_760_000_020.0))])
     assert repo.load_states()[("r", base["key"])].windows_seen == 8
 
-    from riskpulse.streams.store.alerts import to_dt
+    from riskpulse.core.clock import from_epoch
 
     row = dict(delivery_id="msg_1", notification_id="ntf_1", group_key="g", rule="r", url="http://x", format="standard",
                body="{}", alert_states=json.dumps({"alt_x": "open"}), status="pending", attempts=0, last_error="",
-               created_at=to_dt(1_760_000_010.0), seq=1, next_attempt_at=1_760_000_010.5)
+               created_at=from_epoch(1_760_000_010.0), seq=1, next_attempt_at=1_760_000_010.5)
     repo.save_deliveries([row])
     time.sleep(0.01)
     repo.save_deliveries([{**row, "status": "dead", "attempts": 3, "last_error": "ConnectError: refused"}])

@@ -26,7 +26,8 @@ from riskpulse.models.training.evaluation import report
 from riskpulse.models.serving.registry import Registry
 from riskpulse.streams.store.migrate import migrate
 from riskpulse.core.settings import Settings
-from riskpulse.streams.store.backends import ServerStore, message_row
+from riskpulse.streams.store.backends import ServerStore
+from riskpulse.streams.store.messages import message_row
 from tests.fixtures.dashboard import real_scored_messages, spike_alert, store_alert
 from tests.fixtures.stack import ARTIFACTS, empty_tables, free_ports, settings_env
 

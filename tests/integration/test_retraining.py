@@ -8,7 +8,8 @@ import time
 import pytest
 
 from riskpulse.models.serving.inference import Engine
-from riskpulse.models.retraining.retrainer import DDL, Retrainer, recent_runs
+from riskpulse.models.retraining.retrainer import Retrainer
+from riskpulse.streams.store.retrain_runs import DDL, recent_runs
 from tests.fixtures.models import shared_data
 from tests.integration.retraining_support import private_registry, shift_labels, shuffled_labels, write_labels
 

@@ -9,7 +9,8 @@ import pytest
 
 from riskpulse.streams.store.migrate import migrate
 from riskpulse.core.schema import ScoredMessage, dead_letter
-from riskpulse.streams.store.backends import Store, StoreError, dead_letter_row, message_row
+from riskpulse.streams.store.backends import Store, StoreError
+from riskpulse.streams.store.messages import dead_letter_row, message_row
 
 pytestmark = pytest.mark.integration
 

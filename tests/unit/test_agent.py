@@ -9,7 +9,7 @@ from unittest.mock import AsyncMock
 import pytest
 
 from riskpulse.streams.worker.app import build_worker_app
-from riskpulse.streams.worker.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE
+from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE
 from riskpulse.core.settings import Settings
 from tests.unit.streaming_fakes import FakeEngine, FakeStore, good
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from riskpulse.streams.worker.batching import DEAD_LETTERS_TABLE, MESSAGES_TABLE, process_batch
+from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE
+from riskpulse.streams.worker.batching import process_batch
 from tests.unit.streaming_fakes import FakeEngine, FakeStore, good, record
 
 MALFORMED = {

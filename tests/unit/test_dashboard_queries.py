@@ -8,7 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from riskpulse.dashboards import queries
-from riskpulse.streams.store.backends import MemoryStore, StoreError, message_row
+from riskpulse.streams.store import labels
+from riskpulse.streams.store.alerts import AlertRepo
+from riskpulse.streams.store.backends import MemoryStore, StoreError
+from riskpulse.streams.store.messages import message_row
 from tests.fixtures.dashboard import spike_alert, store_alert
 
 
@@ -85,7 +88,7 @@ def test_explore_filters_combine(filled_store):
 @pytest.mark.parametrize("attack", ["'; DROP TABLE messages; --", "' OR 1=1 --", "\\'; TRUNCATE TABLE labels; --", "%(text)s"])
 def test_search_box_is_not_an_injection_point(filled_store, attack):
     store, _ = filled_store
-    queries.add_label(store, message_id="n-0", task="sentiment", label="negative", text="x", user="ann")
+    labels.add_label(store, message_id="n-0", task="sentiment", label="negative", text="x", user="ann")
     total, rows = queries.explore(store, queries.Filters(text=attack))
     assert (total, rows) == (0, [])
     total, _ = queries.explore(store, queries.Filters(topics=(attack,), channels=(attack,)))
@@ -99,15 +102,15 @@ def test_label_queue_is_least_confident_first_and_skips_labelled(filled_store):
     queue = queries.label_queue(store, "sentiment", limit=5)
     expected = sorted(messages, key=lambda m: (m.sentiment_prob, -m.ts.timestamp()))[:5]
     assert [r["id"] for r in queue] == [m.id for m in expected]
-    row = queries.add_label(store, message_id=queue[0]["id"], task="sentiment", label="negative",
-                            text=queue[0]["text"], user="analyst-1")
+    row = labels.add_label(store, message_id=queue[0]["id"], task="sentiment", label="negative",
+                           text=queue[0]["text"], user="analyst-1")
     assert queue[0]["id"] not in [r["id"] for r in queries.label_queue(store, "sentiment", limit=5)]
     assert queue[0]["id"] in [r["id"] for r in queries.label_queue(store, "topic", limit=100)]
-    stored = queries.recent_labels(store)
+    stored = labels.recent_labels(store)
     assert len(stored) == 1
     assert stored[0]["message_id"] == queue[0]["id"] and stored[0]["labeled_by"] == "analyst-1"
     assert abs(stored[0]["labeled_at"] - row["labeled_at"].timestamp()) < 1
-    assert queries.label_counts(store) == [{"task": "sentiment", "label": "negative", "n": 1}]
+    assert labels.label_counts(store) == [{"task": "sentiment", "label": "negative", "n": 1}]
 
     since = max(m.ts for m in messages) - timedelta(hours=1)
     recent = queries.label_queue(store, "topic", limit=100, since=since)
@@ -118,10 +121,10 @@ def test_add_label_rejects_unknown_task_or_missing_user():
     store = MemoryStore()
     store.open()
     with pytest.raises(ValueError, match="task"):
-        queries.add_label(store, message_id="m", task="colour", label="x", text="t", user="ann")
+        labels.add_label(store, message_id="m", task="colour", label="x", text="t", user="ann")
     with pytest.raises(ValueError, match="analyst"):
-        queries.add_label(store, message_id="m", task="topic", label="Macro", text="t", user="")
-    queries.add_label(store, message_id="m", task="topic", label="Macro", text="t", user="ann")
+        labels.add_label(store, message_id="m", task="topic", label="Macro", text="t", user="")
+    labels.add_label(store, message_id="m", task="topic", label="Macro", text="t", user="ann")
     (row,) = store.rows("labels")
     assert row["labeled_by"] == "ann" and row["labeled_at"].tzinfo is not None
     with pytest.raises(StoreError):
@@ -142,23 +145,23 @@ def test_alerts_list_shows_evidence_ack_and_delivery(filled_store):
     store, messages = filled_store
     alert = spike_alert(messages)
     store_alert(store, alert, delivery_status="dead")
-    (row,) = queries.alerts(store, datetime.now(timezone.utc) - timedelta(days=1))
+    (row,) = AlertRepo(store).overview(datetime.now(timezone.utc) - timedelta(days=1))
     assert (row["alert_id"], row["status"], row["severity"], row["key"]) == (alert.alert_id, "open", "critical", alert.key)
     assert row["labels"] == {"topic": "Macro", "source": "news"}
     assert row["examples"] == list(alert.examples) and row["count"] == alert.count
     assert row["window_start"].timestamp() == int(alert.window_start)
     assert (row["failed"], row["delivered"], row["acked_by"], row["acked_at"]) == (1, 0, "", None)
-    queries.ack_alert(store, alert.alert_id, "analyst-2", "looking")
-    (row,) = queries.alerts(store, datetime.now(timezone.utc) - timedelta(days=1))
+    AlertRepo(store).ack(alert.alert_id, "analyst-2", "looking")
+    (row,) = AlertRepo(store).overview(datetime.now(timezone.utc) - timedelta(days=1))
     assert row["acked_by"] == "analyst-2" and row["acked_at"] is not None
     with pytest.raises(ValueError, match="name"):
-        queries.ack_alert(store, alert.alert_id, "")
+        AlertRepo(store).ack(alert.alert_id, "", "")
 
 
 def test_retrain_runs_absent_until_the_table_exists(chdb_store):
     chdb_store.execute("DROP TABLE IF EXISTS retrain_runs")
     assert queries.retrain_runs(chdb_store) is None
-    from riskpulse.models.retraining.retrainer import DDL as RETRAIN_DDL
+    from riskpulse.streams.store.retrain_runs import DDL as RETRAIN_DDL
 
     for statement in RETRAIN_DDL:
         chdb_store.execute(statement)

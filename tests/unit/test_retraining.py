@@ -11,7 +11,8 @@ import pytest
 from riskpulse.models.training.data import Example
 from riskpulse.models.serving.registry import Registry
 from riskpulse.models.retraining.policy import is_held_back
-from riskpulse.models.retraining.retrainer import DDL, RetrainBusy, Retrainer, RunRecord, recent_runs, run_lock, write_run
+from riskpulse.models.retraining.retrainer import RetrainBusy, Retrainer, run_lock
+from riskpulse.streams.store.retrain_runs import DDL, RunRecord, recent_runs, write_run
 
 
 

@@ -4,7 +4,6 @@ import pytest
 
 from riskpulse.models.training.data import Example
 from riskpulse.models.retraining.policy import (
-    AnalystLabel,
     decide,
     drop_unknown,
     is_held_back,
@@ -12,6 +11,7 @@ from riskpulse.models.retraining.policy import (
     resolve,
     split_held_back,
 )
+from riskpulse.streams.store.labels import AnalystLabel
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 

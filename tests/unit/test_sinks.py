@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from riskpulse.core.schema import DeadLetter, ScoredMessage, dead_letter
-from riskpulse.streams.store.backends import MemoryStore, StoreError, dead_letter_row, literal, message_row, render
+from riskpulse.streams.store.backends import MemoryStore, StoreError, literal, render
+from riskpulse.streams.store.messages import dead_letter_row, message_row
 from riskpulse.streams.ops.stack import KafkaService
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the worker harness is shared with the integration tests (tests.integration)
 
 from riskpulse.core.settings import Settings  # noqa: E402
 from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained  # noqa: E402

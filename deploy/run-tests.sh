@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs both test tiers: tests/unit (fakes, fast) and tests/integration (real Kafka broker,
-# real ClickHouse server and chDB, real HTTP receiver, real headless Chromium).
+# Runs the three test tiers in order: tests/unit (pure, fakes only, seconds), tests/local (this machine
+# only: chDB, the quick model, tiny trainings, Streamlit AppTest) and tests/integration (real Kafka
+# broker, real ClickHouse server and chDB, real HTTP receiver, real headless Chromium).
 # Screenshots and logs land in test-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,5 @@ mkdir -p test-artifacts
 # Which case this run is (CPUs differ from run to run): the CPU, and the precision training and serving pick.
 python -c 'import torch; from riskpulse.models.serving.precision import choose_precision; print("riskpulse:", choose_precision(torch.device("cpu")).describe(), "| CUDA:", torch.cuda.is_available())'
 python -m pytest tests/unit -q
+python -m pytest tests/local -q
 python -m pytest tests/integration -q

@@ -48,11 +48,12 @@ class NotEnoughLabels(RetrainError):
     """Too few new trainable labels to justify a run."""
 
 
-def recover_interrupted(store, current: str | None) -> list[str]:
+def recover_interrupted(store, current: str | None, clock: Callable[[], float] = time.time) -> list[str]:
     """Close runs a dead process left ``running``. Call only while holding the run lock.
 
     The registry says how far such a run got: if `current` is its challenger, the promotion
     happened (it is the last step) and only the final record was lost; otherwise it failed.
+    ``clock`` (epoch seconds) stamps when they were closed.
     """
     stale = running_runs(store)
     for record in stale:
@@ -66,7 +67,7 @@ def recover_interrupted(store, current: str | None) -> list[str]:
                 f"{record.champion_version or '(none)'} stayed current, challenger "
                 f"{record.challenger_version or '(none)'} was not promoted"
             )
-        record.finished_s = int(time.time())
+        record.finished_s = int(clock())
         write_run(store, record)
         log.warning("retrain run %s closed as %s: %s", record.run_id, record.status, record.reason)
     return [record.run_id for record in stale]
@@ -80,13 +81,19 @@ def run_lock(settings: Settings) -> FileLock:
 
 @dataclass
 class Retrainer:
-    """A run's steps; the trainer and engine loader are parameters so unit tests can fake them."""
+    """A run's steps; the trainer, engine loader and clock are parameters so tests can fake them.
+
+    ``clock`` (epoch seconds, ``time.time`` by default) dates the run: its start and end, and the
+    cut-off up to which it learns from labels (one second before it looks, so a label stored in
+    that second waits for the next run).
+    """
 
     settings: Settings
     store: Any
     train_fn: Callable[..., str] | None = None
     load_engine: Callable[[Settings, str], Any] | None = None
     eval_rows_fn: Callable[[Settings], dict[str, list]] = evaluation_rows
+    clock: Callable[[], float] = time.time
 
     def run(self, trigger: str = "manual") -> RunRecord:
         """One run under the lock; returns its record (also stored). Raises RetrainBusy if one is running."""
@@ -98,8 +105,8 @@ class Retrainer:
                 f"another retraining run holds {lock.lock_file}; wait for it (see `riskpulse retrain --history`)"
             ) from None
         try:
-            recover_interrupted(self.store, Registry(self.settings.registry_root).current())
-            record = RunRecord(trigger=trigger)
+            recover_interrupted(self.store, Registry(self.settings.registry_root).current(), self.clock)
+            record = RunRecord(trigger=trigger, started_s=int(self.clock()))
             self._steps(record)
             return record
         finally:
@@ -117,7 +124,7 @@ class Retrainer:
         except Exception as error:  # noqa: BLE001 - any failure must leave the champion and be recorded
             log.exception("retrain run %s failed", record.run_id)
             record.status, record.reason = "failed", f"{type(error).__name__}: {error}"
-        record.finished_s = int(time.time())
+        record.finished_s = int(self.clock())
         write_run(self.store, record)
         log.info("retrain run %s %s: %s", record.run_id, record.status, record.reason)
 
@@ -129,7 +136,7 @@ class Retrainer:
         if not champion:
             raise RetrainError(f"registry {registry.root} has no current model; run `riskpulse train` first")
         record.labels_since_s = label_cutoff(self.store, champion)
-        record.labels_until_s = int(time.time()) - 1
+        record.labels_until_s = int(self.clock()) - 1
         resolved = resolve(fetch_labels(self.store, record.labels_since_s, record.labels_until_s))
         usable, unknown = drop_unknown(resolved, TASK_LABELS)
         train, held = split_held_back(usable, s.retrain_holdout_share)

@@ -19,10 +19,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from riskpulse.core.clock import from_epoch
 from riskpulse.core.settings import Settings, get_settings
 
 log = logging.getLogger("riskpulse.retraining")
@@ -37,12 +40,17 @@ def scheduler_dir(settings: Settings) -> Path:
     return path
 
 
-def build_trigger(settings: Settings):
+def build_trigger(settings: Settings, clock: Callable[[], float] = time.time):
+    """The timetable: an interval's first slot is one interval after ``clock()`` (epoch seconds).
+
+    A cron trigger's slots are computed by APScheduler from its own clock when the job is added.
+    """
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
     if settings.retrain_interval_s > 0:
-        return IntervalTrigger(seconds=settings.retrain_interval_s, timezone="UTC")
+        first = from_epoch(clock() + settings.retrain_interval_s)
+        return IntervalTrigger(seconds=settings.retrain_interval_s, start_date=first, timezone="UTC")
     try:
         return CronTrigger.from_crontab(settings.retrain_cron, timezone="UTC")
     except ValueError as error:

@@ -18,6 +18,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -66,21 +67,29 @@ class PartitionWatermarks:
 
 
 class AlertService:
-    """Detector + persistence, called from the agent (one thread: the executor)."""
+    """Detector + persistence, called from the agent (one thread: the executor).
 
-    def __init__(self, settings: Settings, rules: RuleSet, repo: AlertRepo, dispatcher: Dispatcher | None) -> None:
+    ``clock`` (seconds, ``time.monotonic`` by default) times arrivals: partitions' idleness and
+    how long the stream has been quiet; tests pass a fake one.
+    """
+
+    def __init__(
+        self, settings: Settings, rules: RuleSet, repo: AlertRepo, dispatcher: Dispatcher | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.rules = rules
         self.repo = repo
         self.dispatcher = dispatcher
+        self.clock = clock
         self.detector = Detector(rules, repo.load_states())
-        self.last_arrival = time.monotonic()
+        self.last_arrival = clock()
         self.watermarks = PartitionWatermarks(settings.alert_idle_advance_s)
         log.info("alert detector restored %d keys, watermark %s", len(self.detector.states), self.detector.watermark)
 
     def observe(self, msgs: list[tuple[int, ScoredMessage]]) -> list[AlertEvent]:
         """(partition, message) pairs of one batch → alert events, stored before returning."""
-        now = time.monotonic()
+        now = self.clock()
         for partition, msg in msgs:
             self.detector.add(observation(msg))
             self.watermarks.see(partition, msg.ts.timestamp(), now)
@@ -90,10 +99,11 @@ class AlertService:
 
     def tick(self) -> list[AlertEvent]:
         """When the stream goes quiet, let event time follow the clock so windows still close."""
-        idle = time.monotonic() - self.last_arrival
+        now = self.clock()
+        idle = now - self.last_arrival
         if idle < self.settings.alert_idle_advance_s or not self.detector.watermark:
             return []
-        self.last_arrival = time.monotonic()
+        self.last_arrival = now
         return self._commit(self.detector.advance(self.detector.watermark + idle))
 
     def _commit(self, events: list[AlertEvent]) -> list[AlertEvent]:

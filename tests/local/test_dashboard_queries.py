@@ -10,7 +10,6 @@ import pytest
 from riskpulse.dashboards import queries
 from riskpulse.streams.store import labels
 from riskpulse.streams.store.alerts import AlertRepo
-from riskpulse.streams.store.backends import MemoryStore, StoreError
 from riskpulse.streams.store.messages import message_row
 from tests.fixtures.dashboard import spike_alert, store_alert
 
@@ -115,20 +114,6 @@ def test_label_queue_is_least_confident_first_and_skips_labelled(filled_store):
     since = max(m.ts for m in messages) - timedelta(hours=1)
     recent = queries.label_queue(store, "topic", limit=100, since=since)
     assert {r["id"] for r in recent} == {m.id for m in messages if m.ts >= since.replace(microsecond=0)}
-
-
-def test_add_label_rejects_unknown_task_or_missing_user():
-    store = MemoryStore()
-    store.open()
-    with pytest.raises(ValueError, match="task"):
-        labels.add_label(store, message_id="m", task="colour", label="x", text="t", user="ann")
-    with pytest.raises(ValueError, match="analyst"):
-        labels.add_label(store, message_id="m", task="topic", label="Macro", text="t", user="")
-    labels.add_label(store, message_id="m", task="topic", label="Macro", text="t", user="ann")
-    (row,) = store.rows("labels")
-    assert row["labeled_by"] == "ann" and row["labeled_at"].tzinfo is not None
-    with pytest.raises(StoreError):
-        queries.label_queue(store, "topic")
 
 
 def test_key_series_and_examples_follow_an_alert_key(filled_store):

@@ -1,9 +1,8 @@
-"""A retraining run's bookkeeping on real chDB, with a fake trainer and fake engines (no torch)."""
+"""A retraining run's bookkeeping on real chDB, with a fake trainer, fake engines (no torch) and, where time matters, a fake clock."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,24 +12,12 @@ from riskpulse.models.serving.registry import Registry
 from riskpulse.models.retraining.policy import is_held_back
 from riskpulse.models.retraining.retrainer import RetrainBusy, Retrainer, run_lock
 from riskpulse.streams.store.retrain_runs import DDL, RunRecord, recent_runs, write_run
+from tests.fakes import FakeClock, FakeEngine
 
 
-
-@dataclass(frozen=True)
-class FakeScores:
-    topic: str
-    sentiment: str
-    model_version: str
-
-
-class FakeEngine:
-    """Answers `default` for every text except those it has `learned`."""
-
-    def __init__(self, version: str, learned: dict[str, str] | None = None, default: str = "Macro"):
-        self.version, self.learned, self.default = version, learned or {}, default
-
-    def classify(self, texts):
-        return [FakeScores(self.learned.get(t, self.default), "neutral", self.version) for t in texts]
+def fake_engine(version: str, learned: dict[str, str] | None = None, default: str = "Macro") -> FakeEngine:
+    """Answers `default` for every text except those it has `learned`; every sentiment neutral."""
+    return FakeEngine(version, learned, topic=default, sentiment="neutral", negative_word=None)
 
 
 EVAL = {
@@ -59,8 +46,9 @@ def _make_version(registry: Registry, version: str) -> str:
     return version
 
 
-def _label(store, n: int, label: str = "IPO", prefix: str = "ipo", ago_s: int = 60, by: str = "ana") -> None:
-    at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=ago_s)
+def _label(store, n: int, label: str = "IPO", prefix: str = "ipo", ago_s: int = 60, by: str = "ana",
+           now: datetime | None = None) -> None:
+    at = (now or datetime.now(timezone.utc)).replace(microsecond=0) - timedelta(seconds=ago_s)
     store.write_batch(
         "labels",
         [{"message_id": f"{prefix}-{i}", "task": "topic", "label": label, "text": f"{prefix} text {i}",
@@ -71,11 +59,11 @@ def _label(store, n: int, label: str = "IPO", prefix: str = "ipo", ago_s: int = 
 class Harness:
     """A Retrainer whose challenger learns exactly the analyst rows it is given."""
 
-    def __init__(self, settings, store, registry, fail_training=False, corrupt_champion=False, learns=True):
+    def __init__(self, settings, store, registry, fail_training=False, corrupt_champion=False, learns=True, clock=time.time):
         self.registry, self.seen_rows = registry, []
-        self.engines = {"v1-champion": FakeEngine("v1-champion")}
+        self.engines = {"v1-champion": fake_engine("v1-champion")}
         self.fail_training, self.corrupt_champion, self.learns = fail_training, corrupt_champion, learns
-        self.retrainer = Retrainer(settings, store, self.train, self.load, lambda s: EVAL)
+        self.retrainer = Retrainer(settings, store, self.train, self.load, lambda s: EVAL, clock=clock)
 
     def train(self, settings, champion_dir, prepare_rows):
         if self.fail_training:
@@ -87,7 +75,7 @@ class Harness:
         learned = {r.text: r.label for r in rows if r.source == "analyst-labels"} if self.learns else {}
         if learned:  # it generalises to the held-back twins of what it learned
             learned.update({f"ipo text {i}": "IPO" for i in range(1000)} | {f"ipo news {i}": "IPO" for i in range(5)})
-        self.engines[version] = FakeEngine(version, learned, default="Macro" if self.learns else "Dividend")
+        self.engines[version] = fake_engine(version, learned, default="Macro" if self.learns else "Dividend")
         return version
 
     def load(self, settings, version):
@@ -157,13 +145,16 @@ def test_training_failure_and_corrupt_champion_leave_champion_in_place(setup):
 
 def test_next_run_only_sees_labels_newer_than_what_the_champion_learned(setup):
     settings, store, registry = setup
-    _label(store, 60, ago_s=120)
-    first = Harness(settings, store, registry).retrainer.run()
+    clock = FakeClock(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc).timestamp())
+    _label(store, 60, ago_s=120, now=datetime.fromtimestamp(clock(), timezone.utc))
+    first = Harness(settings, store, registry, clock=clock).retrainer.run()
     assert first.status == "promoted"
-    time.sleep(1.1)
-    second = Harness(settings, store, registry).retrainer.run()
+    assert first.labels_until_s == clock() - 1 and first.started_s == first.finished_s == clock()
+    clock.advance(30)  # the second run looks at a window of its own: 30 s after the first cut-off
+    second = Harness(settings, store, registry, clock=clock).retrainer.run()
     assert second.status == "skipped" and second.new_labels == 0
     assert second.labels_since_s == first.labels_until_s
+    assert second.labels_until_s == first.labels_until_s + 30
 
 
 def test_conflicting_labels_resolve_by_majority(setup):

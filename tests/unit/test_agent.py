@@ -11,7 +11,7 @@ import pytest
 from riskpulse.streams.worker.app import build_worker_app
 from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE
 from riskpulse.core.settings import Settings
-from tests.unit.streaming_fakes import FakeEngine, FakeStore, good
+from tests.fakes import FakeEngine, FakeStore, good
 
 
 def _app(store: FakeStore, failing_sends: int = 0):
@@ -69,18 +69,26 @@ def test_agent_stores_then_emits_scored_and_dead_letters():
 
 
 @pytest.mark.timeout(60)
-def test_agent_retries_a_failed_write_and_emits_only_after_it_is_stored():
+def test_agent_retries_a_failed_write_and_emits_only_after_it_is_stored(monkeypatch):
+    monkeypatch.setattr("riskpulse.core.retry.FIRST_S", 0.01)  # back off in hundredths, not halves, of a second
     store = FakeStore(fail_times=2)
     app, agent, sent, settings = _app(store)
+    sent_before_write: list[int] = []  # what had been emitted when each write (two failing, one storing) began
+    write_batch = store.write_batch
+
+    def recording_write(table, rows):
+        sent_before_write.append(len(sent))
+        return write_batch(table, rows)
+
+    store.write_batch = recording_write
 
     async def run():
         async with agent.test_context() as ctx:
             await ctx.put(good(7), key=b"news/wire")
-            await asyncio.sleep(0.3)
-            assert sent == [], "nothing may be emitted before the batch is stored"
             await _wait_for(lambda: len(sent) == 1, timeout=10)
 
     asyncio.run(run())
+    assert sent_before_write == [0, 0, 0], "nothing may be emitted before the batch is stored"
     assert store.writes == 3
     assert [r["id"] for r in store.tables[MESSAGES_TABLE]] == ["m-7"]
 

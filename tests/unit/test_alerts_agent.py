@@ -2,11 +2,11 @@
 
 from datetime import datetime, timezone
 
-import riskpulse.streams.alerts.agent as agent_mod
 from riskpulse.streams.alerts.agent import AlertService, PartitionWatermarks, settle_time
 from riskpulse.streams.alerts.rules import Rule, RuleSet
 from riskpulse.core.schema import ScoredMessage
 from riskpulse.core.settings import Settings
+from tests.fakes import FakeClock
 
 RULES = RuleSet(rules=(
     Rule(name="a", key=("topic",), window_s=10, grace_s=1, min_volume=5, min_baseline_windows=2),
@@ -65,7 +65,7 @@ def _msg(i, ts, topic="Macro", negative=False):
 
 
 def test_service_stores_alerts_and_state_and_retries_the_store(monkeypatch):
-    monkeypatch.setattr(agent_mod.time, "sleep", lambda s: None)
+    monkeypatch.setattr("riskpulse.core.retry.FIRST_S", 0.0)  # retry at once: no backoff sleeps
     repo = FlakyRepo(failures=2)
     service = AlertService(Settings(), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None)
     batch = []
@@ -81,12 +81,15 @@ def test_service_stores_alerts_and_state_and_retries_the_store(monkeypatch):
     assert repo.failures == 0   # the failed writes were retried, not dropped
 
 
-def test_tick_advances_event_time_only_after_idle(monkeypatch):
-    repo = FlakyRepo()
-    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None)
+def test_tick_advances_event_time_only_after_idle():
+    repo, clock = FlakyRepo(), FakeClock(500.0)
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None,
+                           clock=clock)
     service.observe([(0, _msg(1, 1000.0))])
     assert service.tick() == [] and service.detector.watermark == 1000.0
-    monkeypatch.setattr(agent_mod.time, "monotonic", lambda: service.last_arrival + 20)
+    clock.advance(4)  # quiet, but not for alert_idle_advance_s yet
+    assert service.tick() == [] and service.detector.watermark == 1000.0
+    clock.advance(16)  # quiet for 20 s
     service.tick()
     assert service.detector.watermark == 1020.0
     assert service.detector.states[("a", '{"topic": "Macro"}')].windows_seen == 1

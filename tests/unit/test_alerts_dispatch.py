@@ -11,6 +11,7 @@ from riskpulse.streams.alerts.notify import Grouper, group_key, render
 from riskpulse.streams.alerts.rules import Rule, RuleSet, WebhookTarget
 from riskpulse.streams.alerts.webhooks import verify
 from riskpulse.core.settings import Settings
+from tests.fakes import FakeClock
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 URL = "http://receiver.test/hook"
@@ -105,14 +106,6 @@ class FakeRepo:
         return set()
 
 
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
-
-
 def _dispatcher(repo, handler, clock, **settings):
     s = Settings(webhook_secret=SECRET, webhook_backoff_s=1, webhook_max_attempts=4, **settings)
     client = httpx.Client(transport=httpx.MockTransport(handler))
@@ -126,12 +119,12 @@ def test_retries_5xx_then_delivers_once_with_one_id():
         calls.append(request)
         return httpx.Response(500 if len(calls) <= 3 else 204)
 
-    repo, clock = FakeRepo(), Clock()
+    repo, clock = FakeRepo(), FakeClock(1000.0)
     d = _dispatcher(repo, handler, clock)
     d.submit([AlertEvent("opened", _alert("a"))])
     for _ in range(40):
         d.run_once()
-        clock.t += 0.5
+        clock.advance(0.5)
     assert len(calls) == 4
     assert len({c.headers["webhook-id"] for c in calls}) == 1
     for c in calls:
@@ -144,12 +137,12 @@ def test_dead_letter_after_budget_keeps_last_error():
     def handler(request):
         raise httpx.ConnectError("connection refused", request=request)
 
-    repo, clock = FakeRepo(), Clock()
+    repo, clock = FakeRepo(), FakeClock(1000.0)
     d = _dispatcher(repo, handler, clock)
     d.submit([AlertEvent("opened", _alert("a"))])
     for _ in range(60):
         d.run_once()
-        clock.t += 1
+        clock.advance(1)
     (row,) = repo.outbox.values()
     assert (row["status"], row["attempts"]) == ("dead", 4)
     assert "connection refused" in row["last_error"]
@@ -158,7 +151,7 @@ def test_dead_letter_after_budget_keeps_last_error():
 
 def test_restart_resumes_pending_and_unnotified_alerts():
     calls = []
-    repo, clock = FakeRepo(), Clock()
+    repo, clock = FakeRepo(), FakeClock(1000.0)
     # 1) a delivery already in the outbox, 2) an alert detected but never notified
     first = _dispatcher(repo, lambda r: httpx.Response(503), clock)
     first.submit([AlertEvent("opened", _alert("a"))])
@@ -174,7 +167,7 @@ def test_restart_resumes_pending_and_unnotified_alerts():
     second = _dispatcher(repo, ok, clock)
     second.restore()
     for _ in range(10):
-        clock.t += 1
+        clock.advance(1)
         second.run_once()
     groups = sorted(json.loads(c.content)["data"]["group_key"] for c in calls)
     assert groups == ['chan{"topic": "Earnings"}', 'chan{"topic": "Macro"}']   # Macro not notified twice

@@ -7,7 +7,7 @@ import json
 
 from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE
 from riskpulse.streams.worker.batching import process_batch
-from tests.unit.streaming_fakes import FakeEngine, FakeStore, good, record
+from tests.fakes import FakeEngine, FakeStore, good, record
 
 MALFORMED = {
     b"{not json": "not valid JSON",

@@ -1,9 +1,6 @@
-"""The one precision rule: CPUs with and without native bf16, overrides, and training and serving agreeing."""
+"""The one precision rule: CPUs with and without native bf16, and overrides (training and serving agreeing: tests/local)."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -39,20 +36,3 @@ def test_fp32_autocast_is_a_no_op() -> None:
         assert not torch.is_autocast_enabled("cpu")
     with choose_precision(CPU, "bf16").autocast():
         assert torch.is_autocast_enabled("cpu")
-
-
-@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
-def test_training_and_serving_follow_the_same_rule(monkeypatch, data_root: Path, tmp_path: Path,
-                                                   native: bool, expected: str) -> None:
-    """On a CPU with (or without) native bf16, a training run and the engine serving its model both pick it."""
-    from riskpulse.models.serving.inference import Engine
-    from riskpulse.models.serving.registry import Registry
-    from riskpulse.models.training.trainer import TrainArgs, train
-    from riskpulse.core.settings import Settings
-
-    monkeypatch.setattr(precision_rule, "cpu_has_native_bf16", lambda: native)
-    settings = Settings(home=tmp_path / "home", device="cpu")
-    version = train(settings, TrainArgs(epochs=1, threads=1), promote=True, data_root=data_root)
-    training = json.loads((Registry(settings.registry_root).path(version) / "training.json").read_text())
-    assert training["precision"] == expected and training["cpu"] == precision_rule.cpu_model()
-    assert Engine.load(settings).precision.name == expected

@@ -1,38 +1,18 @@
-"""Hot reload between batches, and the scheduler's persistent timetable (fakes for the model)."""
+"""Hot reload between batches, and the scheduler's persistent timetable (fakes for the model, fake clocks)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from dataclasses import dataclass
 
 import pytest
 
+from riskpulse.core.clock import from_epoch
 from riskpulse.models.serving.registry import Registry
 from riskpulse.models.serving.reloading import ReloadingEngine
 from riskpulse.core.settings import Settings
-
-
-@dataclass(frozen=True)
-class FakeScores:
-    topic: str
-    model_version: str
-
-
-class FakeEngine:
-    def __init__(self, version: str):
-        self.version = version
-
-    def classify(self, texts):
-        return [FakeScores("Macro", self.version) for _ in texts]
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+from tests.fakes import FakeClock, FakeEngine
 
 
 @pytest.fixture
@@ -51,9 +31,9 @@ def _engine(registry, loads):
         loads.append(version)
         if "broken" in version:
             raise OSError("corrupt weights")
-        return FakeEngine(version)
+        return FakeEngine(version, topic="Macro")
 
-    clock = Clock()
+    clock = FakeClock()
     settings = Settings(registry_dir=registry.root, model_reload_check_s=5)
     return ReloadingEngine(settings, loader=loader, clock=clock), clock
 
@@ -101,18 +81,21 @@ def test_job_store_keeps_the_next_slot_across_restarts(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
 
+    clock = FakeClock(int(time.time()))  # the interval's first slot counts from this clock, moved by hand
+
     def restart(settings):
         scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url)}, timezone="UTC")
         scheduler.start(paused=True)
-        _ensure_job(scheduler, build_trigger(settings))
+        _ensure_job(scheduler, build_trigger(settings, clock))
         slot = scheduler.get_job("retrain")
         scheduler.shutdown()
         return slot
 
     hourly = Settings(home=tmp_path, retrain_interval_s=3600)
     first = restart(hourly)
-    time.sleep(1.1)
-    assert restart(hourly).next_run_time == first.next_run_time  # a fresh job would be 1.1 s later
+    assert first.next_run_time == from_epoch(clock() + 3600)
+    clock.advance(60)
+    assert restart(hourly).next_run_time == first.next_run_time  # a fresh job would be 60 s later
     nightly = restart(Settings(home=tmp_path, retrain_cron="30 2 * * *"))
     assert "cron" in str(nightly.trigger) and (nightly.next_run_time.hour, nightly.next_run_time.minute) == (2, 30)
 
@@ -129,11 +112,12 @@ def test_a_job_stored_under_the_old_module_path_keeps_its_slot(tmp_path):
 
     path = tmp_path / "jobs.sqlite"
     settings = Settings(home=tmp_path, retrain_interval_s=3600)
+    clock = FakeClock(int(time.time()))
 
     def restart():
         scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{path}")}, timezone="UTC")
         scheduler.start(paused=True)
-        _ensure_job(scheduler, build_trigger(settings))
+        _ensure_job(scheduler, build_trigger(settings, clock))
         job = scheduler.get_job("retrain")
         scheduler.shutdown()
         return job
@@ -144,7 +128,7 @@ def test_a_job_stored_under_the_old_module_path_keeps_its_slot(tmp_path):
         state["func"] = "models.scheduler:scheduled_run"
         db.execute("UPDATE apscheduler_jobs SET job_state = ?", (pickle.dumps(state),))
     assert migrate_job_store(path) == 1 and migrate_job_store(path) == 0
-    time.sleep(1.1)
+    clock.advance(60)  # a re-created job's first slot would be 60 s later
     again = restart()
     assert again.next_run_time == first.next_run_time  # kept, not re-created
     assert again.func_ref == "riskpulse.models.retraining.scheduler:scheduled_run"
@@ -158,9 +142,10 @@ def test_bad_crontab_names_the_setting():
         build_trigger(Settings(retrain_cron="every day"))
 
 
-def test_second_scheduler_stands_by_until_the_first_stops(tmp_path, monkeypatch):
+def test_second_scheduler_stands_by_until_the_first_stops(tmp_path, monkeypatch, caplog):
     import riskpulse.models.retraining.scheduler as sched
 
+    caplog.set_level(logging.INFO, logger="riskpulse.retraining")
     active = []
     monkeypatch.setattr(sched, "recover_at_start", lambda settings: active.append(threading.current_thread().name))
     settings = Settings(home=tmp_path, retrain_cron="0 3 * * *")
@@ -169,11 +154,15 @@ def test_second_scheduler_stands_by_until_the_first_stops(tmp_path, monkeypatch)
     for t in threads:
         t.start()
     deadline = threading.Event()
-    for _ in range(50):
-        if active:
+
+    def standing_by() -> bool:  # the other one tried the leader lock, was refused, and waits
+        return any("standing by" in r.getMessage() for r in caplog.records)
+
+    for _ in range(100):  # wait for what happens (one active, one refused), not for time to pass
+        if active and standing_by():
             break
         deadline.wait(0.1)
-    deadline.wait(1.5)
+    assert standing_by()
     assert len(active) == 1
     first = int(active[0][1])
     stops[first].set()

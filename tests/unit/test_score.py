@@ -1,4 +1,4 @@
-"""`score_file` wiring with a stand-in classifier: rows in, skipped rows counted, rows out once."""
+"""`score_file` wiring with a stand-in classifier: rows in, skipped rows counted (CSV out; chDB in tests/local)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,13 @@ import csv
 import json
 from pathlib import Path
 
-from riskpulse.models.serving.inference import Scores
 from riskpulse.streams.worker.score import score_file
+from tests.fakes import FakeEngine
 
 
-class KeywordEngine:
+def keyword_engine() -> FakeEngine:
     """Deterministic stand-in for riskpulse.models.serving.inference.Engine (the real one is in tests/integration)."""
-
-    version = "kw-1"
-
-    def classify(self, texts):
-        return [
-            Scores("Banking", 0.9, "negative" if "slide" in text else "positive", 0.8, self.version) for text in texts
-        ]
+    return FakeEngine("kw-1", topic="Banking", negative_word="slide")
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
@@ -36,7 +30,7 @@ def sample(tmp_path: Path) -> Path:
 
 def test_scores_into_csv_and_counts_skipped_rows(tmp_path):
     out = tmp_path / "scored.csv"
-    report = score_file(sample(tmp_path), settings=None, engine=KeywordEngine(), out=out, batch_size=4)
+    report = score_file(sample(tmp_path), settings=None, engine=keyword_engine(), out=out, batch_size=4)
     assert (report.scored, report.skipped, report.model_version) == (25, 2, "kw-1")
     with out.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -44,14 +38,3 @@ def test_scores_into_csv_and_counts_skipped_rows(tmp_path):
     assert {row["sentiment"] for row in rows if "slide" in row["text"]} == {"negative"}
     assert rows[0]["ts"] == "2026-03-01T09:00:00+00:00"
     assert rows[0]["channel"] == "in"
-
-
-def test_scoring_twice_into_the_table_counts_each_message_once(tmp_path, chdb_settings, chdb_store):
-    chdb_store.close()  # score_file opens its own session on the same directory
-    path = sample(tmp_path)
-    for _ in range(2):
-        report = score_file(path, chdb_settings, KeywordEngine(), batch_size=7)
-        assert report.scored == 25
-    chdb_store.open()
-    counts = chdb_store.query("SELECT sentiment, count() AS n FROM messages FINAL GROUP BY sentiment ORDER BY sentiment")
-    assert counts == [{"sentiment": "negative", "n": 12}, {"sentiment": "positive", "n": 13}]

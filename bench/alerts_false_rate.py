@@ -1,6 +1,6 @@
 """False alerts per 10,000 messages on a long, unspiked replay of real data.
 
-Replays the real labeled corpus (riskpulse.streams.alerts.corpus, ~32k texts) several times in fresh
+Replays the real labeled corpus (tests/integration/alerts_corpus.py, ~32k texts) several times in fresh
 random orders through the same Detector the alerting agent runs, at a steady event-time
 rate, and counts alerts: every alert here is a false one, because nothing was injected.
 Also prints the detector's throughput. Run: python bench/alerts_false_rate.py [--rounds 5]
@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from riskpulse.streams.alerts.corpus import load_corpus, shuffled
 from riskpulse.streams.alerts.detector import Detector, Observation
 from riskpulse.streams.alerts.rules import DEFAULT_RULES, Rule, RuleSet, load_rules
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the corpus builder lives with the alert tests
+from tests.integration.alerts_corpus import load_corpus, shuffled  # noqa: E402
 
 
 def replay(rules: RuleSet, stream, rate: float) -> tuple[int, int, float]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from riskpulse.streams.alerts.corpus import MODEL_VERSION, Labeled, load_corpus, scored
+from tests.integration.alerts_corpus import MODEL_VERSION, Labeled, load_corpus, scored
 from riskpulse.streams.alerts.detector import Alert
 from riskpulse.streams.store.alerts import AlertRepo
 from riskpulse.streams.alerts.webhooks import verify

@@ -31,6 +31,8 @@ def train(
     seed: int = typer.Option(13, help="Random seed (data order, init, dropout)."),
     base_model: Optional[str] = typer.Option(None, help="Local pretrained encoder directory; default: bundled MiniLM."),
     forked_layers: int = typer.Option(1, help="Top encoder layers kept per task (0 = all shared)."),
+    frozen_layers: int = typer.Option(
+        0, help="Bottom encoder layers kept pretrained: faster steps on slow CPUs, lower macro-F1 (see README)."),
     data: Optional[Path] = typer.Option(None, help="Labeled data root; default RISKPULSE_SHARED_DATA."),
     precision: Optional[str] = typer.Option(
         None, help="auto, fp32, bf16 or fp16; default RISKPULSE_PRECISION (auto: bf16 only where the CPU or GPU computes it natively)."),
@@ -42,8 +44,8 @@ def train(
     from riskpulse.models.training.trainer import TrainArgs
     from riskpulse.models.training.trainer import train as run_training
 
-    args = TrainArgs(base_model=base_model, forked_layers=forked_layers, epochs=epochs, batch_size=batch_size,
-                     max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag)
+    args = TrainArgs(base_model=base_model, forked_layers=forked_layers, frozen_layers=frozen_layers, epochs=epochs,
+                     batch_size=batch_size, max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag)
     settings = get_settings()
     if precision:
         if precision not in get_args(PrecisionName):

@@ -123,7 +123,8 @@ def test_small_batches_give_the_scores_of_one_big_batch(engine: Engine) -> None:
 
 def test_truncation_keeps_the_closing_token(engine: Engine) -> None:
     """A cut text ends with the tokenizer's closing token, as an uncut one does, and is max_length long."""
-    ids, mask, cut = engine._tokenize(["word " * 500, "short"])
+    encoded, cut = engine._encode(["word " * 500, "short"])
+    ids, mask = engine._pad(encoded)
     assert cut == 1 and ids.shape[1] == engine.max_length
     sep = engine.tokenizer.sep_token_id
     assert ids[0, -1] == sep and int(mask[0].sum()) == engine.max_length

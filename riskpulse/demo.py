@@ -80,6 +80,10 @@ def _wait_scored(settings: Settings, expected: int, timeout_s: float) -> int:
         store.close()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def demo(
     sample: Path = typer.Option(SAMPLE, exists=True, dir_okay=False, help="JSONL/CSV file to replay."),
     rate: float = typer.Option(300, help="Replay rate, messages per second."),
@@ -93,6 +97,7 @@ def demo(
 
     settings = get_settings().model_copy(update={"store": "server"})
     logs = settings.home / "logs"
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop cleans up like Ctrl-C
     Stack(settings).up()
     migrate_settings(settings)
     ensure_topics(settings)

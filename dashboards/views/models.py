@@ -77,7 +77,8 @@ def serving_kind(training: dict[str, Any]) -> str:
     if training.get("init_from"):
         kind = "a retrained challenger (fine-tuned from an earlier version with analyst labels)"
     elif training.get("quick"):
-        kind = (f"a quick demo model ({training.get('quick_fraction', 0):.0%} of the training data, one epoch):"
+        kind = (f"a quick demo model ({training.get('quick_sentiment_fraction', 1):.0%} of the sentiment rows and "
+                f"{training.get('quick_fraction', 0):.0%} of the topic rows, one epoch):"
                 " fine for a demo, less accurate than a full `riskpulse train`")
     else:
         kind = f"a fully trained model ({training.get('epochs', '?')} epochs at most, early stopping)"

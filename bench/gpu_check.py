@@ -1,5 +1,5 @@
 """One-command GPU check: train the default model on CUDA, read its validation figures, run the
-classifier bench on CUDA (and CPU for comparison), and print one summary.
+classifier bench on CUDA (``--devices cuda,cpu`` adds the CPU), and print one summary.
 
 Everything runs in a throw-away RISKPULSE_HOME, so the machine's own registry is untouched. It
 needs the package installed (``pip install -e .``), ``../shared/data`` and a CUDA build of torch; a
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="train the --quick model instead of the default one")
     parser.add_argument("--n", type=int, default=20000, help="messages for the classifier bench")
     parser.add_argument("--batch-sizes", default="64,256,1024")
+    parser.add_argument("--devices", default="cuda", help="cuda,cpu adds the CPU side by side (minutes more)")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     args = parser.parse_args()
@@ -49,7 +50,7 @@ def main() -> None:
     version = registry.current()
     info = registry.info(version)
     bench = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "classifier.py"), "--devices", "cuda,cpu", "--n", str(args.n),
+        [sys.executable, str(REPO / "bench" / "classifier.py"), "--devices", args.devices, "--n", str(args.n),
          "--batch-sizes", args.batch_sizes, "--data", str(args.data), "--json"],
         check=True, env=env, capture_output=True, text=True, cwd=REPO,
     ).stdout

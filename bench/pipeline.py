@@ -1,21 +1,27 @@
 """End-to-end pipeline throughput and latency beside the bare classifier, in one run.
 
-    python bench/pipeline.py [--messages 5000] [--registry DIR]
+    python bench/pipeline.py [--messages 5000] [--registry DIR] [--model real|null] [--workers N] [--json]
 
-1. Bare classifier: ``Engine.classify`` over the texts in batches of ``batch_max_size``,
-   before and after the pipeline run (the better one is the baseline: a conservative ratio).
-2. Pipeline: a real broker + clickhouse-server (started here on free ports), one
-   ``riskpulse worker`` subprocess (warmed up first); the same texts are produced as fast as
-   possible. A message counts as stored when its scored record appears (the worker emits it
-   only after the ClickHouse insert returned); latency = that record's broker timestamp −
-   the send time.
-Prints msgs/s of both, their ratio (goal ≥ 0.9) and p50/p99 message→stored latency.
+1. Bare classifier (real model only): ``Engine.classify`` over the texts in batches of
+   ``batch_max_size``, before and after the pipeline run (the better one is the baseline).
+2. Pipeline: a real broker + clickhouse-server (started here on free ports), ``--workers``
+   ``riskpulse worker`` subprocesses (warmed up first); the texts are produced as fast as possible.
+   A message counts as stored when its scored record appears (the worker emits it only after the
+   ClickHouse insert returned); latency = that record's broker timestamp − the send time.
+   ``--model null`` gives the workers a constant classifier: what is left is the streaming layer
+   (Kafka, faust, parsing, ClickHouse, emits, acks), its ceiling.
+3. Then a steady stream at half the bare classifier's rate (null: half the flood rate) for latency.
+Prints msgs/s, the ratio to the bare classifier (goal ≥ 0.9), p50/p99 message→stored latency and
+where the workers' batch time went (parse, classify, insert, emit, ack, from their batch logs);
+``--json`` prints one object for the configuration.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -27,7 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the worker harness is shared with the integration tests (tests.integration)
 
 from riskpulse.core.settings import Settings  # noqa: E402
+from tests.fixtures.stack import free_ports  # noqa: E402
 from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained  # noqa: E402
+
+STAGE = re.compile(r"(parse|classify|insert|emit|ack) ([0-9.]+) ms")
 
 
 def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
@@ -42,30 +51,48 @@ def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def pipeline(settings: Settings, messages, paced, rate: float, workdir: Path) -> tuple[float, list[float], list[float]]:
-    """(flood msgs/s, flood latencies, latencies at a steady ``rate``) through one warmed-up worker."""
+def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, workers: int, worker_args: tuple[str, ...]
+             ) -> tuple[float, list[float], list[float], float, dict[str, float]]:
+    """(flood msgs/s, flood latencies, steady latencies, steady rate, ms per stage summed over the flood) through
+    ``workers`` warmed-up workers; the steady rate is ``rate``, or half the flood rate when None."""
     from riskpulse.streams.ingest.producers import kafka_producer
     from riskpulse.streams.topics import ensure_topics
 
     ensure_topics(settings)
-    worker = Worker.start(settings, workdir / "worker.log")
+    started = [Worker.start(settings, workdir / f"worker-{i}.log", web_port=free_ports(1)[0], args=worker_args)
+               for i in range(workers)]
     producer = kafka_producer(settings)
     try:
-        worker.wait_ready()
+        for worker in started:
+            worker.wait_ready()
         for m in good_messages("warm", 256):
             producer.send(settings.topic_raw, key=m.key, value=m.to_bytes())
         producer.flush()
-        wait_drained(settings, [worker])
-        first, sent, stored = _run(settings, producer, worker, messages, rate=None)
+        wait_drained(settings, started)
+        logged = [len(w.text()) for w in started]
+        first, sent, stored = _run(settings, producer, started, messages, rate=None)
         throughput = len(stored) / (max(stored.values()) - first)
-        _, sent2, stored2 = _run(settings, producer, worker, paced, rate=rate)
-        return throughput, [stored[i] - sent[i] for i in sent], [stored2[i] - sent2[i] for i in sent2]
+        profile = stage_ms([w.text()[n:] for w, n in zip(started, logged)])
+        rate = rate or throughput / 2
+        paced = [m.model_copy(update={"id": "paced-" + m.id}) for m in messages[: max(200, int(rate * 10))]]
+        _, sent2, stored2 = _run(settings, producer, started, paced, rate=rate)
+        return throughput, [stored[i] - sent[i] for i in sent], [stored2[i] - sent2[i] for i in sent2], rate, profile
     finally:
         producer.close()
-        worker.stop()
+        for worker in started:
+            worker.stop()
 
 
-def _run(settings: Settings, producer, worker: Worker, messages, rate: float | None):
+def stage_ms(logs: list[str]) -> dict[str, float]:
+    """Milliseconds per batch stage (parse, classify, insert, emit, ack), summed over the workers' batch lines."""
+    totals: dict[str, float] = {}
+    for text in logs:
+        for stage, ms in STAGE.findall(text):
+            totals[stage] = totals.get(stage, 0.0) + float(ms)
+    return totals
+
+
+def _run(settings: Settings, producer, workers: list[Worker], messages, rate: float | None):
     """Send ``messages`` (at ``rate``/s, or flat out) and wait for each one's scored record."""
     from kafka import KafkaConsumer
 
@@ -90,10 +117,11 @@ def _run(settings: Settings, producer, worker: Worker, messages, rate: float | N
                 msg_id = _id_of(rec.value)
                 if msg_id in sent_at:
                     stored_at[msg_id] = rec.timestamp / 1000
-        worker.assert_alive()
+        for worker in workers:
+            worker.assert_alive()
     consumer.close()
     if len(stored_at) < len(sent_at):
-        raise SystemExit(f"only {len(stored_at)}/{len(sent_at)} stored within 600 s:\n{worker.tail()}")
+        raise SystemExit(f"only {len(stored_at)}/{len(sent_at)} stored within 600 s:\n{workers[0].tail()}")
     return first, sent_at, stored_at
 
 
@@ -103,17 +131,27 @@ def _id_of(value: bytes) -> str:
     return json.loads(value)["id"]
 
 
+def bench_messages(n: int):
+    """n messages with distinct ids; the real texts repeat when n exceeds them."""
+    base = good_messages("bench", n)
+    return [base[i % len(base)].model_copy(update={"id": f"bench-{i:06d}"}) for i in range(n)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--registry", type=Path, default=None, help="model registry root (default: settings)")
+    parser.add_argument("--model", choices=["real", "null"], default="real",
+                        help="null: a constant classifier, so the figures are the streaming layer's ceiling")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="one JSON object for this configuration")
     args = parser.parse_args()
 
     from riskpulse.streams.ops.stack import Stack
-    from tests.fixtures.stack import free_ports
 
     base = Settings()
     registry = (args.registry or base.registry_root).resolve()
+    null = args.model == "null"
     with tempfile.TemporaryDirectory(prefix="riskpulse-bench-") as tmp:
         kafka, controller, native, http = free_ports(4)
         stack_settings = base.model_copy(update={
@@ -121,36 +159,53 @@ def main() -> None:
             "clickhouse_port": native, "clickhouse_http_port": http, "kafka_bootstrap": None,
         })
         settings = run_settings(stack_settings, f"bench{uuid.uuid4().hex[:6]}", registry, device=base.device)
-        messages = good_messages("bench", args.messages)
-        from riskpulse.models.serving.inference import Engine
+        messages = bench_messages(args.messages)
+        bare_before = bare_after = None
+        if not null:
+            from riskpulse.models.serving.inference import Engine
 
-        engine = Engine.load(settings)
-        texts = [m.text for m in messages]
-        bare_before = bare_classifier(settings, texts, engine)
+            engine = Engine.load(settings)
+            texts = [m.text for m in messages]
+            bare_before = bare_classifier(settings, texts, engine)
         load_before = os.getloadavg()[0]
-        rate = bare_before / 2
-        paced = [m.model_copy(update={"id": "paced-" + m.id}) for m in messages[: max(200, int(rate * 10))]]
         stack = Stack(stack_settings)
         stack.up(timeout=120)
         try:
-            e2e, flood, steady = pipeline(settings, messages, paced, rate, Path(tmp))
+            e2e, flood, steady, rate, profile = pipeline(
+                settings, messages, bare_before / 2 if bare_before else None, Path(tmp), args.workers,
+                ("--null-model",) if null else ())
         finally:
             stack.down()
         load_during = os.getloadavg()[0]
-        bare_after = bare_classifier(settings, texts, engine)
-    bare = max(bare_before, bare_after)
+        if not null:
+            bare_after = bare_classifier(settings, texts, engine)
+    bare = max(bare_before, bare_after) if not null else None
 
-    def pct(values: list[float]) -> str:
-        q = statistics.quantiles(values, n=100)
-        return f"{q[49] * 1000:.0f} / {q[98] * 1000:.0f} ms"
+    def q(values: list[float], at: int) -> float:
+        return statistics.quantiles(values, n=100)[at - 1] * 1000
 
-    print(f"\nmessages: {args.messages}, batch ≤{settings.batch_max_size} / {settings.batch_max_wait_s}s, device {settings.device}")
-    print(f"{'bare batched classifier':<34}{bare:>8.0f} msgs/s  (best of {bare_before:.0f} before, {bare_after:.0f} after)")
+    if args.json:
+        print(json.dumps({"model": args.model, "workers": args.workers, "messages": args.messages,
+                          "batch_max_size": settings.batch_max_size, "msgs_per_s": round(e2e, 1),
+                          "steady_rate": round(rate, 1), "p50_ms": round(q(steady, 50)), "p99_ms": round(q(steady, 99)),
+                          "flood_p50_ms": round(q(flood, 50)), "flood_p99_ms": round(q(flood, 99)),
+                          "bare_msgs_per_s": round(bare, 1) if bare else None,
+                          "stage_ms": {k: round(v) for k, v in profile.items()}, "cpus": os.cpu_count()}))
+        return
+    print(f"\nmessages: {args.messages}, model {args.model}, {args.workers} worker(s), "
+          f"batch ≤{settings.batch_max_size} / {settings.batch_max_wait_s}s, device {settings.device}")
+    if bare:
+        print(f"{'bare batched classifier':<34}{bare:>8.0f} msgs/s  (best of {bare_before:.0f} before, {bare_after:.0f} after)")
     print(f"{'1-min load average':<34}{load_before:>8.1f} before, {load_during:.1f} after the pipeline ({os.cpu_count()} CPUs)")
     print(f"{'pipeline produce→stored':<34}{e2e:>8.0f} msgs/s")
-    print(f"{'ratio pipeline / bare':<34}{e2e / bare:>8.2f}   (goal ≥ 0.9)")
-    print(f"{'latency p50/p99, flood':<34}{pct(flood):>16}  (queueing behind {args.messages} sent at once)")
-    print(f"{f'latency p50/p99, {rate:.0f} msgs/s steady':<34}{pct(steady):>16}  ({len(paced)} messages)")
+    if bare:
+        print(f"{'ratio pipeline / bare':<34}{e2e / bare:>8.2f}   (goal ≥ 0.9)")
+    print(f"{'latency p50/p99, flood':<34}{q(flood, 50):>9.0f} / {q(flood, 99):.0f} ms  (queueing behind {args.messages} sent at once)")
+    print(f"{f'latency p50/p99, {rate:.0f} msgs/s steady':<34}{q(steady, 50):>9.0f} / {q(steady, 99):.0f} ms  (half the "
+          f"{'bare classifier' if bare else 'flood'} rate)")
+    total = sum(profile.values()) or 1.0
+    print("where the workers' batch time went (flood): " + ", ".join(
+        f"{stage} {ms / 1000:.1f} s ({ms / total:.0%})" for stage, ms in profile.items()))
 
 
 if __name__ == "__main__":

@@ -27,14 +27,21 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 def worker(
     web_port: int = typer.Option(None, help="faust web port (default RISKPULSE_WEB_PORT); unique per worker."),
+    null_model: bool = typer.Option(
+        False, "--null-model", help="Score every message the same, at no cost: measures the streaming layer alone."),
 ) -> None:
     """Consume the raw topic: validate, classify in batches, store, emit scored records."""
-    from riskpulse.models.serving.reloading import ReloadingEngine
     from riskpulse.streams.worker.app import run_worker
+    from riskpulse.streams.worker.batching import NullClassifier
 
     settings = get_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
+    if null_model:
+        run_worker(settings, NullClassifier())
+        return
+    from riskpulse.models.serving.reloading import ReloadingEngine
+
     run_worker(settings, ReloadingEngine(settings))  # follows `current`: hot reload between batches
 
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(256, ge=1, description="Messages classified and stored together.")
     batch_max_wait_s: float = Field(0.5, gt=0, description="Longest a message waits for its batch to fill.")
     web_port: int = Field(6066, description="faust worker web port (each worker in a group needs its own).")
+    stop_grace_s: float = Field(
+        15.0, gt=0, description="Longest a worker or the alerts service takes to stop on SIGTERM/SIGINT, whatever the "
+        "broker's state; past it the process exits and its uncommitted records are redelivered (RISKPULSE_STOP_GRACE_S).")
     worker_session_timeout_s: float = Field(
         15.0, ge=6, description="Group session timeout: how soon a dead worker's partitions move to the others."
     )

@@ -175,12 +175,10 @@ def register_alerts(app: Any, settings: Settings, service: AlertService) -> Any:
 
 def run_alerts(settings: Settings) -> None:
     """`riskpulse alerts run`: validate rules, migrate, restore, then consume until stopped."""
-    import faust
-
     from riskpulse.streams.store import alerts as alert_tables
     from riskpulse.streams.store.backends import open_store
     from riskpulse.streams.store.migrate import migrate
-    from riskpulse.streams.worker.app import create_app
+    from riskpulse.streams.worker.app import create_app, run_app
     from riskpulse.streams.topics import ensure_topics
 
     rules = load_rules(settings.rules_file)  # fails start with line and field on a bad file
@@ -197,7 +195,7 @@ def run_alerts(settings: Settings) -> None:
     log.info("alerts: %d rules from %s, %s → %s + webhooks", len(rules.rules), settings.rules_file or "default",
              settings.topic_scored, settings.topic_alerts)
     try:
-        faust.Worker(app, loglevel="INFO").execute_from_commandline()
+        run_app(app, settings)
     finally:
         dispatcher.stop()
         store.close()

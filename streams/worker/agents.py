@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,14 +74,18 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
                 lambda: loop.run_in_executor(executor, process_batch, records, engine, store),
                 f"storing {where}", lambda: stream.should_stop,
             )
+            emitting = time.perf_counter()
             if result is None or await retry_async(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
                 log.warning("stopping: %s left unacked for redelivery", where)
                 return
+            acking = time.perf_counter()
             for event in events:
                 await stream.ack(event)
+            stages = result.seconds | {"emit": acking - emitting, "ack": time.perf_counter() - acking}
             log.info(
-                "stored %s: %d scored, %d dead letters, model %s",
+                "stored %s: %d scored, %d dead letters, model %s; %s",
                 describe(records), len(result.scored), len(result.dead), engine.version,
+                ", ".join(f"{stage} {seconds * 1000:.1f} ms" for stage, seconds in stages.items()),
             )
 
     return Scorer(score, scored_topic, dead_topic)

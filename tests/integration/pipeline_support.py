@@ -63,11 +63,11 @@ class Worker:
     log: Path
 
     @classmethod
-    def start(cls, settings: Settings, log: Path, web_port: int | None = None) -> "Worker":
+    def start(cls, settings: Settings, log: Path, web_port: int | None = None, args: tuple[str, ...] = ()) -> "Worker":
         if web_port is not None:
             settings = settings.model_copy(update={"web_port": web_port})
         fh = log.open("ab")
-        proc = subprocess.Popen([*CLI, "worker"], env=child_env(settings), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*CLI, "worker", *args], env=child_env(settings), stdout=fh, stderr=subprocess.STDOUT)
         fh.close()
         return cls(proc, log)
 

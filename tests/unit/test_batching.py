@@ -65,3 +65,15 @@ def test_store_failure_propagates_so_nothing_is_acked():
     else:
         raise AssertionError("a failed write must not look like success")
     assert not store.tables[MESSAGES_TABLE]
+
+
+
+def test_null_classifier_scores_everything_the_same_and_stages_are_timed() -> None:
+    """The benchmark's constant classifier goes through the real batch path; each stage reports its time."""
+    from riskpulse.streams.worker.batching import NullClassifier
+
+    store = FakeStore()
+    result = process_batch([record(good(i), i) for i in range(5)] + [record(b"{not json", 5)], NullClassifier(), store)
+    assert len(store.tables[MESSAGES_TABLE]) == 5 and len(store.tables[DEAD_LETTERS_TABLE]) == 1
+    assert {(m.topic, m.sentiment, m.model_version) for m in result.scored} == {("General News | Opinion", "neutral", "null")}
+    assert set(result.seconds) == {"parse", "classify", "insert"} and all(s >= 0 for s in result.seconds.values())

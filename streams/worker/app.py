@@ -62,6 +62,9 @@ class BoundedWorker(faust.Worker):
         self._stop_grace_s, self._exit = stop_grace_s, exit
         self._deadline: threading.Timer | None = None
 
+    def _repr_name(self) -> str:
+        return "Worker"  # logs keep faust's "[^Worker]: Ready", which operators and tests wait for
+
     def _schedule_shutdown(self, signal: signal.Signals) -> None:
         if self._deadline is None:
             self._deadline = threading.Timer(self._stop_grace_s, self._give_up, args=(signal,))

@@ -109,9 +109,9 @@ def run_one(method: str, device_name: str, batch_size: int | None, args: argpars
     else:
         model, tokenizer, _ = load_model(registry.path(version))
         model.to(device).eval()
-        if cuda and precision.reduced:
+        if precision.casts_weights:
             model.to(precision.dtype)
-        autocast = precision.autocast() if not cuda else contextlib.nullcontext()
+        autocast = contextlib.nullcontext() if precision.casts_weights else precision.autocast()
 
         def run() -> None:
             with torch.inference_mode(), autocast:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from riskpulse.models.serving.network import MultiTaskClassifier, load_model, preprocess
+from riskpulse.models.serving.network import MultiTaskClassifier, load_model, pad_ids, preprocess, to_device
 from riskpulse.models.serving.precision import Precision, choose_precision
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core import RiskPulseError
@@ -94,7 +93,8 @@ class Engine:
         self.sentiments = labels["sentiment"]
         self.precision = precision or choose_precision(device)
         self.model = model.to(device).eval()
-        self._weights_cast = cast_weights and device.type == "cuda" and self.precision.reduced
+        self.pad_id = tokenizer.pad_token_id or 0
+        self._weights_cast = cast_weights and self.precision.casts_weights
         if self._weights_cast:
             self.model.to(self.precision.dtype)
         self.texts_seen = 0
@@ -125,20 +125,9 @@ class Engine:
                 truncated += 1
         return encoded, truncated
 
-    def _pad(self, encoded: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch's ids padded to its longest row, and the mask, built in two vectorised steps."""
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        mask = np.arange(lengths.max()) < lengths[:, None]
-        ids = np.full(mask.shape, self.tokenizer.pad_token_id or 0, dtype=np.int64)
-        ids[mask] = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(lengths.sum()))
-        return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
-
-    def _launch(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _launch(self, ids: np.ndarray, mask: np.ndarray) -> torch.Tensor:
         """Queue one forward pass; its four result rows packed in one tensor (still on the device)."""
-        if self.device.type == "cuda":
-            ids = ids.pin_memory().to(self.device, non_blocking=True)
-            mask = mask.pin_memory().to(self.device, non_blocking=True)
-        topic_logits, sentiment_logits = self.model(ids, mask)
+        topic_logits, sentiment_logits = self.model(to_device(ids, self.device), to_device(mask, self.device))
         t_prob, t_idx = topic_logits.float().softmax(-1).max(-1)
         s_prob, s_idx = sentiment_logits.float().softmax(-1).max(-1)
         return torch.stack([t_idx.float(), t_prob, s_idx.float(), s_prob], dim=1)
@@ -163,7 +152,7 @@ class Engine:
         with torch.inference_mode(), autocast:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                ids, mask = self._pad([encoded[i] for i in rows])  # overlaps the GPU's previous batch
+                ids, mask = pad_ids([encoded[i] for i in rows], self.pad_id)  # overlaps the GPU's previous batch
                 queued = _Pending(rows, self._launch(ids, mask))
                 if pending is not None:
                     self._collect(pending, results)

@@ -65,6 +65,12 @@ class Precision:
     def reduced(self) -> bool:
         return self.name != "fp32"
 
+    @property
+    def casts_weights(self) -> bool:
+        """Serving on a GPU casts the weights to the reduced dtype outright (no per-op casts); a CPU
+        keeps fp32 weights under autocast, where bf16 only pays in the matmuls."""
+        return self.device.type == "cuda" and self.reduced
+
     def autocast(self) -> contextlib.AbstractContextManager:
         """Autocast to this precision (a no-op for fp32): weights stay fp32, matmuls run reduced."""
         if not self.reduced:

@@ -32,7 +32,9 @@ from riskpulse.models.training.data import (
 from riskpulse.models.training.evaluation import majority_baseline, predict, report, write_report
 from riskpulse.models.serving.inference import Engine, pick_device
 from riskpulse.models.serving.precision import choose_precision, cpu_model
-from riskpulse.models.serving.network import build_model, bundled_base_model, load_model, preprocess, save_model
+from riskpulse.models.serving.network import (
+    build_model, bundled_base_model, load_model, pad_ids, preprocess, save_model, to_device,
+)
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core.settings import Settings
 
@@ -162,11 +164,7 @@ def train(
     model.to(device)
     encoded = tokenizer([preprocess(r.text) for r in rows], truncation=True, max_length=args.max_length)["input_ids"]
     lengths = np.array([len(ids) for ids in encoded])
-    pad = tokenizer.pad_token_id or 0
-    all_ids = np.full((len(rows), int(lengths.max())), pad, dtype=np.int64)  # padded once; batches slice it
-    for i, ids in enumerate(encoded):
-        all_ids[i, : len(ids)] = ids
-    all_mask = (np.arange(all_ids.shape[1]) < lengths[:, None]).astype(np.int64)
+    all_ids, all_mask = pad_ids(encoded, tokenizer.pad_token_id or 0)  # padded once; batches slice it
     topic_np, sentiment_np = np.array(topic_targets), np.array(sentiment_targets)
     log.info("training on %d rows (%s) from %s, base %s, on %s",
              len(rows), dict(Counter(r.source for r in rows)), root, base, precision.describe())
@@ -187,10 +185,6 @@ def train(
     rng = random.Random(args.seed)
     engine = Engine(model, tokenizer, labels, "training", device, args.max_length, precision=precision, cast_weights=False)
 
-    def to_device(array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(array)
-        return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
-
     best_score, best_state, best_reports, best_epoch, history = -1.0, None, {}, 0, []
     for epoch in range(1, epochs + 1):
         epoch_started = time.monotonic()
@@ -200,15 +194,15 @@ def train(
         for step, batch in enumerate(progress, 1):
             width = int(lengths[batch].max())
             t_host, s_host = topic_np[batch], sentiment_np[batch]
-            ids, mask = to_device(all_ids[batch, :width]), to_device(all_mask[batch, :width])
+            ids, mask = to_device(all_ids[batch, :width], device), to_device(all_mask[batch, :width], device)
             with precision.autocast():
                 t_logits, s_logits = model(ids, mask)
             t_logits, s_logits = t_logits.float(), s_logits.float()
             loss = torch.zeros((), device=device)
             if (t_host != IGNORE).any():  # decided on the host: no device sync
-                loss = loss + topic_loss(t_logits, to_device(t_host))
+                loss = loss + topic_loss(t_logits, to_device(t_host, device))
             if (s_host != IGNORE).any():
-                loss = loss + sentiment_loss(s_logits, to_device(s_host))
+                loss = loss + sentiment_loss(s_logits, to_device(s_host, device))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

@@ -123,8 +123,10 @@ def test_small_batches_give_the_scores_of_one_big_batch(engine: Engine) -> None:
 
 def test_truncation_keeps_the_closing_token(engine: Engine) -> None:
     """A cut text ends with the tokenizer's closing token, as an uncut one does, and is max_length long."""
+    from riskpulse.models.serving.network import pad_ids
+
     encoded, cut = engine._encode(["word " * 500, "short"])
-    ids, mask = engine._pad(encoded)
+    ids, mask = pad_ids(encoded, engine.pad_id)
     assert cut == 1 and ids.shape[1] == engine.max_length
     sep = engine.tokenizer.sep_token_id
     assert ids[0, -1] == sep and int(mask[0].sum()) == engine.max_length

@@ -71,14 +71,21 @@ def to_message(row: Mapping[str, Any], source: str = "news", channel: str = "", 
     return Message.model_validate(fields)
 
 
-def file_messages(path: Path, source: str, channel: str | None = None) -> Iterator[Message]:
-    """Messages from a replay file; unusable rows are logged and skipped."""
+def mapped_rows(path: Path, source: str, channel: str | None = None) -> Iterator[tuple[int, dict[str, Any], Message | ValueError]]:
+    """(row number, row, its Message or why it is none) for every row of a replay file; the unusable
+    ones are logged. Replays skip those rows; offline scoring dead-letters them."""
     channel = path.stem if channel is None else channel
     for n, row in enumerate(read_records(path), 1):
         try:
-            yield to_message(row, source=source, channel=channel)
-        except (ValidationError, ValueError) as exc:
+            yield n, row, to_message(row, source=source, channel=channel)
+        except (ValidationError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
             log.warning("%s row %d skipped: %s", path, n, str(exc).splitlines()[0])
+            yield n, row, exc
+
+
+def file_messages(path: Path, source: str, channel: str | None = None) -> Iterator[Message]:
+    """Messages from a replay file; unusable rows are logged and skipped."""
+    return (message for _, _, message in mapped_rows(path, source, channel) if isinstance(message, Message))
 
 
 def kafka_producer(settings: Settings):

@@ -19,11 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from riskpulse.core.schema import DeadLetter, dead_letter
+from riskpulse.core.schema import DeadLetter, Message, dead_letter
 from riskpulse.core.settings import Settings
-from riskpulse.streams.ingest.producers import count_records, read_records, to_message
+from riskpulse.streams.ingest.producers import count_records, mapped_rows
 from riskpulse.streams.store.backends import ChdbStore
 from riskpulse.streams.store.messages import (
     DEAD_LETTER_COLUMNS, DEAD_LETTERS_TABLE, MESSAGE_COLUMNS, MESSAGES_TABLE, dead_letter_row,
@@ -43,14 +41,11 @@ class ScoreReport:
 
 def file_records(path: Path, source: str) -> Iterator[RawRecord | DeadLetter]:
     """Each row as the raw record a producer would have sent, or a dead letter if it maps to no message."""
-    for number, row in enumerate(read_records(path), 1):
-        try:
-            message = to_message(row, source=source, channel=path.stem)
-        except (ValidationError, ValueError) as exc:
-            logger.warning("%s row %d skipped: %s", path, number, str(exc).splitlines()[0])
-            yield dead_letter(f"row {number}: {exc}", json.dumps(row, default=str).encode(), path.name, 0, number)
-            continue
-        yield RawRecord(message.model_dump_json().encode(), path.name, 0, number)
+    for number, row, message in mapped_rows(path, source):
+        if isinstance(message, Message):
+            yield RawRecord(message.model_dump_json().encode(), path.name, 0, number)
+        else:
+            yield dead_letter(f"row {number}: {message}", json.dumps(row, default=str).encode(), path.name, 0, number)
 
 
 class CsvWriter:

@@ -2,6 +2,10 @@
 
 Each table module beside this one owns its tables' DDL, as a module-level ``DDL: list[str]`` of
 ``CREATE TABLE IF NOT EXISTS`` statements; a new table module joins :data:`TABLE_MODULES`.
+A column added to an existing table is declared too, in the module's optional
+``ADDED_COLUMNS: list[tuple[table, column, type]]`` (and in its CREATE statement, for new stores):
+tables created before the column existed get it by ``ALTER TABLE … ADD COLUMN``, which only runs
+when ``system.columns`` lacks it (ClickHouse 18.16 has no ``ADD COLUMN IF NOT EXISTS``).
 Running the migration twice changes nothing.
 """
 
@@ -38,6 +42,23 @@ def collect_ddl(modules: Sequence[ModuleType] = TABLE_MODULES) -> list[tuple[str
     return statements
 
 
+def missing_columns(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES) -> list[tuple[str, str]]:
+    """(module name, ALTER statement) for each declared added column the store's tables still lack."""
+    wanted = [(module.__name__, *added) for module in modules for added in getattr(module, "ADDED_COLUMNS", [])]
+    if not wanted:
+        return []
+    present = {
+        (row["table"], row["name"]) for row in store.query(
+            "SELECT table, name FROM system.columns WHERE database = currentDatabase() AND table IN %(tables)s",
+            {"tables": tuple(sorted({table for _, table, _, _ in wanted}))},
+        )
+    }
+    return [
+        (module, f"ALTER TABLE {table} ADD COLUMN `{column}` {type_}")
+        for module, table, column, type_ in wanted if (table, column) not in present
+    ]
+
+
 def migrate(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES) -> int:
     """Run the DDL of ``modules`` (default: every table) on an open store; returns how many statements ran."""
     statements = collect_ddl(modules)
@@ -46,6 +67,14 @@ def migrate(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES) -> int:
             store.execute(statement)
         except StoreError as exc:
             raise MigrationError(f"DDL from {module} failed: {exc}") from exc
+    altered = missing_columns(store, modules)
+    for module, statement in altered:
+        try:
+            store.execute(statement)
+        except StoreError as exc:
+            raise MigrationError(f"column added by {module} failed: {exc}") from exc
+        logger.info("added a column: %s", statement)
+    statements += altered
     logger.info("migrated %s statements from %s modules", len(statements), len({m for m, _ in statements}))
     return len(statements)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta, timezone
+from types import ModuleType
 
 import pytest
 
@@ -99,3 +100,22 @@ def test_migration_is_idempotent_and_errors_name_the_problem(store):
     with pytest.raises(StoreError, match="no_such_table"):
         store.query("SELECT * FROM no_such_table")
     assert store.query("SELECT count() AS n FROM messages") == [{"n": 0}]
+
+
+def test_a_column_declared_as_added_reaches_a_table_created_before_it(store):
+    old = ModuleType("old_layout")
+    old.DDL = ["CREATE TABLE IF NOT EXISTS evolving (id String, n UInt32) ENGINE = ReplacingMergeTree() ORDER BY id"]
+    store.execute("DROP TABLE IF EXISTS evolving")
+    migrate(store, [old])
+    store.write_batch("evolving", [{"id": "a", "n": 1}])
+    new = ModuleType("new_layout")
+    new.DDL = [
+        "CREATE TABLE IF NOT EXISTS evolving (id String, n UInt32, tags Array(String)) ENGINE = ReplacingMergeTree() ORDER BY id"
+    ]
+    new.ADDED_COLUMNS = [("evolving", "tags", "Array(String)")]
+    assert migrate(store, [new]) == 2  # the CREATE (a no-op here) and the ALTER
+    assert migrate(store, [new]) == 1  # the column is there now: nothing to alter
+    store.write_batch("evolving", [{"id": "b", "n": 2, "tags": ["card", "email"]}])
+    rows = store.query("SELECT id, tags FROM evolving ORDER BY id")
+    assert rows == [{"id": "a", "tags": []}, {"id": "b", "tags": ["card", "email"]}]
+    store.execute("DROP TABLE evolving")

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(9093, description="KRaft controller port (RISKPULSE_KAFKA_CONTROLLER_PORT).")
     kafka_bootstrap: str | None = Field(None, description="Bootstrap servers; default 127.0.0.1:<kafka_port>.")
     kafka_heap: str = Field("512m", description="Broker JVM heap (RISKPULSE_KAFKA_HEAP).")
+    kafka_brokers: int = Field(
+        1, ge=1, description="Brokers in the loopback cluster `riskpulse stack up` runs (node k listens on kafka_port + "
+        "10·k, its controller on kafka_controller_port + 10·k); the default bootstrap list names them all (RISKPULSE_KAFKA_BROKERS).")
+    kafka_replication_factor: int | None = Field(
+        None, ge=1, description="Replicas of each RiskPulse topic; default min(3, kafka_brokers). Set it (3) when "
+        "RISKPULSE_KAFKA_BOOTSTRAP points at an existing cluster (RISKPULSE_KAFKA_REPLICATION_FACTOR).")
     topic_raw: str = "riskpulse.raw"
     topic_scored: str = "riskpulse.scored"
     topic_dead_letter: str = "riskpulse.dead-letter"
@@ -48,6 +54,19 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr = SecretStr("")
     chdb_path: Path | None = Field(None, description="chDB directory; default <home>/chdb.")
     clickhouse_timeout_s: float = Field(30, gt=0, description="Server send/receive timeout (RISKPULSE_CLICKHOUSE_TIMEOUT_S).")
+    clickhouse_cluster: str | None = Field(
+        None, description="remote_servers cluster the tables live on (RISKPULSE_CLICKHOUSE_CLUSTER): migrate creates "
+        "them ON CLUSTER as Replicated tables behind Distributed ones; default 'riskpulse' when `stack up` runs a cluster.")
+    clickhouse_alt_hosts: str | None = Field(
+        None, description="Other ClickHouse nodes (host:port,…) tried when clickhouse_host does not answer; default: "
+        "the other nodes of the loopback cluster (RISKPULSE_CLICKHOUSE_ALT_HOSTS).")
+    clickhouse_shards: int = Field(1, ge=1, description="Shards of the loopback cluster `stack up` runs (RISKPULSE_CLICKHOUSE_SHARDS).")
+    clickhouse_replicas: int = Field(
+        1, ge=1, description="Replicas per shard of that cluster; node k listens on clickhouse_port + 10·k, "
+        "clickhouse_http_port + 10·k and clickhouse_interserver_port + 10·k (RISKPULSE_CLICKHOUSE_REPLICAS).")
+    clickhouse_interserver_port: int = Field(9009, description="Replica-to-replica HTTP port of a cluster node.")
+    zookeeper_port: int = Field(2181, description="ZooKeeper of the loopback ClickHouse cluster (RISKPULSE_ZOOKEEPER_PORT).")
+    zookeeper_heap: str = Field("128m", description="ZooKeeper JVM heap.")
 
     # --- models ------------------------------------------------------------------
     registry_dir: Path | None = Field(None, description="Model registry root; default <home>/models.")
@@ -108,7 +127,36 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        """Comma-separated bootstrap list: RISKPULSE_KAFKA_BOOTSTRAP, else every loopback broker."""
+        return self.kafka_bootstrap or ",".join(
+            f"127.0.0.1:{node_port(self.kafka_port, node)}" for node in range(self.kafka_brokers)
+        )
+
+    @property
+    def topic_replication_factor(self) -> int:
+        return self.kafka_replication_factor or min(3, self.kafka_brokers)
+
+    @property
+    def topic_min_insync_replicas(self) -> int:
+        """Writes with acks=all need this many replicas: 2 of 3 survives one broker loss without losing a write."""
+        return 2 if self.topic_replication_factor >= 3 else 1
+
+    @property
+    def clickhouse_nodes(self) -> int:
+        return self.clickhouse_shards * self.clickhouse_replicas
+
+    @property
+    def clickhouse_cluster_name(self) -> str | None:
+        return self.clickhouse_cluster or ("riskpulse" if self.clickhouse_nodes > 1 else None)
+
+    @property
+    def clickhouse_failover_hosts(self) -> str:
+        """The nodes besides clickhouse_host:clickhouse_port the client may connect to ('' for none)."""
+        if self.clickhouse_alt_hosts is not None:
+            return self.clickhouse_alt_hosts
+        return ",".join(
+            f"{self.clickhouse_host}:{node_port(self.clickhouse_port, node)}" for node in range(1, self.clickhouse_nodes)
+        )
 
     @property
     def chdb_dir(self) -> Path:
@@ -117,6 +165,11 @@ class Settings(BaseSettings):
     @property
     def registry_root(self) -> Path:
         return self.registry_dir or self.home / "models"
+
+
+def node_port(base: int, node: int) -> int:
+    """Port of node ``node`` (0-based) of a loopback cluster: nodes sit 10 ports apart."""
+    return base + 10 * node
 
 
 @lru_cache(maxsize=1)

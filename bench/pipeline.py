@@ -102,13 +102,16 @@ def _run(settings: Settings, producer, workers: list[Worker], messages, rate: fl
     consumer.seek_to_end()
     consumer.poll(timeout_ms=100)
     sent_at: dict[str, float] = {}
+    payloads = [(m.id, m.key, m.to_bytes()) for m in messages]  # serialised before the clock starts
     first = time.time()
-    for n, m in enumerate(messages):
+    for n, (msg_id, key, value) in enumerate(payloads):
         if rate:
             time.sleep(max(0.0, first + n / rate - time.time()))
-        sent_at[m.id] = time.time()
-        producer.send(settings.topic_raw, key=m.key, value=m.to_bytes())
+        sent_at[msg_id] = time.time()
+        producer.send(settings.topic_raw, key=key, value=value)
     producer.flush()
+    if not rate:
+        print(f"(flood produced in {time.time() - first:.1f} s)", file=sys.stderr)
     stored_at: dict[str, float] = {}
     deadline = time.monotonic() + 600
     while len(stored_at) < len(sent_at) and time.monotonic() < deadline:

@@ -23,20 +23,13 @@ def _app(store: FakeStore, failing_sends: int = 0):
     sent: list[tuple[str, dict]] = []
     failures = [failing_sends]
 
-    def fake_send(topic_name):
-        async def send(*, key=None, value=None, force=False, **kw):
-            if failures[0]:
-                failures[0] -= 1
-                raise ConnectionError("broker unreachable")
-            sent.append((topic_name, json.loads(value)))
-            fut = asyncio.get_running_loop().create_future()
-            fut.set_result(None)
-            return fut
+    async def publish(topic_name, records):
+        if failures[0]:
+            failures[0] -= 1
+            raise ConnectionError("broker unreachable")
+        sent.extend((topic_name, json.loads(value)) for _, value in records)
 
-        return AsyncMock(side_effect=send)
-
-    for topic in (scorer.scored_topic, scorer.dead_topic):
-        topic.send = fake_send(topic.get_topic_name())
+    scorer.publisher.publish = AsyncMock(side_effect=publish)
     return app, scorer.agent, sent, settings
 
 

@@ -1,0 +1,340 @@
+"""Which companies, banks and tickers a message is about: cashtags, tickers and names with their aliases.
+
+The catalogue joins three files: the generated reference list of index constituents
+(``deploy/entities/companies.jsonl``, see its SOURCE.md), hand-kept short names and exclusions for it
+(``deploy/entities/aliases.yaml``) and the team's watchlist (``deploy/watchlist.yaml`` or
+``RISKPULSE_WATCHLIST_FILE``: institutions, their brands and products, English and Chinese aliases).
+
+Every alias and bare ticker sits in one Aho-Corasick automaton over the lower-cased text, so a message
+costs one pass whatever the catalogue's size; each hit then has to pass its word boundaries and its case
+rule, which is what keeps tickers that are words ("IT", "ALL", "ON", "A") and names that are words
+("Target", "Block") from firing on ordinary prose:
+
+* ``any``: case-insensitive (names of two words or more, Chinese names);
+* ``cap``: starts with a capital ("Nvidia", "NVIDIA", not "nvidia") — one-word names;
+* ``exact``: as written or all upper case ("IBM", "ICBC") — acronyms;
+* ``ticker``: a bare ticker, upper case only, never in a text that is mostly capitals (a shouted
+  headline), and only tickers that are not English words or common acronyms.
+
+A cashtag (``$AAPL``, ``$brk.b``) and a ticker after an exchange prefix ("NYSE: ALL") are always ticker
+mentions; a symbol the catalogue does not know is still reported, under its own symbol.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import ahocorasick
+import yaml
+
+from riskpulse.core import RiskPulseError
+from riskpulse.core.resources import deploy_file
+from riskpulse.core.settings import Settings
+
+log = logging.getLogger("riskpulse.entities")
+
+CaseRule = Literal["any", "cap", "exact", "ticker"]
+REFERENCE_FILE = deploy_file("entities", "companies.jsonl")
+CURATED_FILE = deploy_file("entities", "aliases.yaml")
+DEFAULT_WATCHLIST = deploy_file("watchlist.yaml")
+
+CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:\.[A-Za-z]{1,2})?)(?![\w])")
+EXCHANGES = r"(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|NYSEAMERICAN|AMEX|OTC|OTCQX|OTCMKTS|TSX|LSE|HKEX)"
+EXCHANGE_TICKER = re.compile(EXCHANGES + r"\s*:\s*\$?([A-Z]{1,5}(?:\.[A-Z])?)(?![\w])")  # "(NYSE: ALL)"
+# Two of these in capitals make a text a shouted headline ("SHARES SURGE IN HEAVY TRADING"), whose capitals
+# are words, not tickers; a list of tickers ("Upgrades: NFLX CVX GOOGL") has none of them.
+SHOUTED_WORDS = frozenset("THE AND OF TO IN ON FOR WITH AS AT IS ARE BY FROM THIS THAT AFTER OVER NEW".split())
+PRIORITY = {"watchlist": 0, "curated": 1, "reference": 2}
+
+
+class EntityError(RiskPulseError):
+    """A catalogue or watchlist file cannot be used; the message names the file and entry."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One thing messages can be about: a listed company, a bank, or a watchlist institution."""
+
+    id: str
+    name: str
+    kind: str = "company"
+    watched: bool = False
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Where a message names an entity: ``text[start:end]``."""
+
+    entity_id: str
+    name: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.entity_id, "name": self.name, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class _Alias:
+    entity_id: str
+    text: str
+    case: CaseRule
+
+
+def case_rule(alias: str) -> CaseRule:
+    """The default rule for an alias by its shape (see the module docstring)."""
+    if _has_cjk(alias) or len(alias.split()) > 1:
+        return "any"
+    letters = [ch for ch in alias if ch.isalpha()]
+    if letters and all(ch.isupper() for ch in letters):
+        return "exact"
+    return "cap"
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+
+
+def _is_word_char(ch: str) -> bool:
+    """Letters and digits of alphabetic scripts join words; CJK characters do not need a boundary."""
+    return (ch.isalnum() or ch == "_") and not _has_cjk(ch)
+
+
+class Catalogue:
+    """Entities and the aliases that name them, built from the reference list, curated names and a watchlist."""
+
+    def __init__(self) -> None:
+        self.entities: dict[str, Entity] = {}
+        self.tickers: dict[str, str] = {}  # ticker (upper case) → entity id, for cashtags
+        self._aliases: dict[str, tuple[int, _Alias]] = {}  # lower-cased alias → (priority, alias)
+        self._dropped: set[str] = set()
+        self._not_bare: set[str] = set()
+
+    # --- building ---------------------------------------------------------------------------
+    def add_entity(self, entity: Entity) -> None:
+        old = self.entities.get(entity.id)
+        if old is not None:
+            entity = Entity(entity.id, entity.name or old.name, entity.kind or old.kind, entity.watched or old.watched)
+        self.entities[entity.id] = entity
+
+    def add_alias(self, entity_id: str, text: str, origin: str, case: CaseRule | None = None) -> None:
+        text = text.strip()
+        if not text or text.lower() in self._dropped:
+            return
+        priority = PRIORITY[origin]
+        alias = _Alias(entity_id, text, case or case_rule(text))
+        key = text.lower()
+        held = self._aliases.get(key)
+        if held is None or priority < held[0]:
+            self._aliases[key] = (priority, alias)
+        elif priority == held[0] and held[1].entity_id != entity_id and held[1].case != "ticker":
+            log.debug("alias %r names both %s and %s; kept %s", text, held[1].entity_id, entity_id, held[1].entity_id)
+
+    def add_ticker(self, entity_id: str, ticker: str, origin: str, bare: bool) -> None:
+        ticker = ticker.upper()
+        current = self.tickers.get(ticker)
+        if current is None or origin != "reference":
+            self.tickers[ticker] = entity_id
+        if bare and ticker not in self._not_bare:
+            self.add_alias(entity_id, ticker, origin, "ticker")
+
+    def drop_alias(self, text: str) -> None:
+        self._dropped.add(text.lower())
+        self._aliases.pop(text.lower(), None)
+
+    # --- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, reference: Path = REFERENCE_FILE, curated: Path | None = CURATED_FILE,
+             watchlist: Path | None = DEFAULT_WATCHLIST) -> "Catalogue":
+        catalogue = cls()
+        if curated is not None:
+            catalogue._load_exclusions(curated)
+        catalogue._load_reference(reference)
+        if curated is not None:
+            catalogue._load_entries(curated, "curated", watched=False)
+        if watchlist is not None:
+            catalogue._load_entries(watchlist, "watchlist", watched=True)
+        log.info("entity catalogue: %d entities, %d aliases and tickers, %d watched (%s)", len(catalogue.entities),
+                 len(catalogue._aliases), len(catalogue.watched_ids), watchlist)
+        return catalogue
+
+    def _load_reference(self, path: Path) -> None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise EntityError(f"cannot read the entity reference list {path}: {exc.strerror}") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                self.add_entity(Entity(row["id"], row["name"], row.get("kind", "company")))
+                for alias in row["aliases"]:
+                    self.add_alias(row["id"], alias, "reference")
+                bare = set(row.get("bare_tickers", []))
+                for ticker in row["tickers"]:
+                    self.add_ticker(row["id"], ticker, "reference", ticker in bare)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise EntityError(f"{path}:{number}: not a reference entry ({exc})") from None
+
+    def _load_exclusions(self, path: Path) -> None:
+        data = _read_yaml(path)
+        for text in data.get("drop_aliases") or []:
+            self.drop_alias(str(text))
+        self._not_bare.update(str(t).upper() for t in data.get("not_bare_tickers") or [])
+
+    def _load_entries(self, path: Path, origin: str, watched: bool) -> None:
+        for number, entry in enumerate(_read_yaml(path).get("entities") or [], 1):
+            if not isinstance(entry, dict) or not entry.get("id"):
+                raise EntityError(f"{path}: entry {number} needs an 'id' (a ticker or your own id)")
+            entity_id = str(entry["id"])
+            known = self.entities.get(entity_id)
+            if known is None and not entry.get("name"):
+                raise EntityError(f"{path}: entry {number} ({entity_id}) is not in the reference list, so it needs a 'name'")
+            self.add_entity(Entity(entity_id, str(entry.get("name") or known.name), str(entry.get("kind") or
+                                   (known.kind if known else "company")), watched))
+            names = [entry["name"]] if entry.get("name") and watched else []  # a watchlist name is an alias too
+            for alias in [*names, *(entry.get("aliases") or []), *(entry.get("products") or [])]:
+                if isinstance(alias, dict):
+                    self.add_alias(entity_id, str(alias["text"]), origin, alias.get("case"))
+                else:
+                    self.add_alias(entity_id, str(alias), origin)
+            for ticker in entry.get("tickers") or []:
+                self.add_ticker(entity_id, str(ticker), origin, bare=bool(entry.get("bare_tickers", False)))
+
+    # --- reading --------------------------------------------------------------------------------
+    @property
+    def watched_ids(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.entities.values() if e.watched)
+
+    def aliases(self) -> Iterable[_Alias]:
+        return (alias for _, alias in self._aliases.values())
+
+    def entity_for_ticker(self, ticker: str) -> Entity:
+        """The entity a cashtag names; an unknown symbol is its own entity."""
+        ticker = ticker.upper()
+        entity_id = self.tickers.get(ticker)
+        if entity_id is None:
+            return Entity(ticker, ticker, "ticker")
+        return self.entities[entity_id]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EntityError(f"cannot read {path}: {exc.strerror}; set RISKPULSE_WATCHLIST_FILE") from None
+    except yaml.YAMLError as exc:
+        raise EntityError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise EntityError(f"{path}: expected a mapping with an 'entities:' list")
+    return data
+
+
+class EntityExtractor:
+    """Finds the entities of texts; build once (a few hundred ms), then call per batch."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+        for alias in catalogue.aliases():
+            self._automaton.add_word(alias.text.lower(), alias)
+        if len(self._automaton):
+            self._automaton.make_automaton()
+
+    @property
+    def watched_ids(self) -> frozenset[str]:
+        return self.catalogue.watched_ids
+
+    def extract(self, text: str) -> list[Mention]:
+        """The entity mentions of one text, left to right, without overlaps (the longest match wins)."""
+        candidates: list[tuple[int, int, str]] = []
+        for match in CASHTAG.finditer(text):
+            candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1)).id))
+        if ":" in text:
+            for match in EXCHANGE_TICKER.finditer(text):
+                candidates.append((match.start(1), match.end(1), self.catalogue.entity_for_ticker(match.group(1)).id))
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a few characters lower-case to two; keep offsets aligned
+            lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+        shouting: bool | None = None
+        if len(self._automaton):
+            for last, alias in self._automaton.iter(lowered):
+                start, end = last - len(alias.text) + 1, last + 1
+                if not _bounded(text, start, end):
+                    continue
+                surface = text[start:end]
+                if alias.case == "ticker":
+                    if surface != alias.text:
+                        continue
+                    if shouting is None:
+                        shouting = _is_shouting(text)
+                    if shouting:
+                        continue
+                elif alias.case == "cap" and not surface[0].isupper():
+                    continue
+                elif alias.case == "exact" and surface not in (alias.text, alias.text.upper()):
+                    continue
+                candidates.append((start, end, alias.entity_id))
+        return self._resolve(candidates)
+
+    def extract_batch(self, texts: Sequence[str]) -> list[list[Mention]]:
+        return [self.extract(text) for text in texts]
+
+    def _resolve(self, candidates: list[tuple[int, int, str]]) -> list[Mention]:
+        candidates.sort(key=lambda c: (c[0], c[0] - c[1]))
+        mentions: list[Mention] = []
+        reached = 0
+        for start, end, entity_id in candidates:
+            if start < reached:
+                continue
+            entity = self.catalogue.entities.get(entity_id) or self.catalogue.entity_for_ticker(entity_id)
+            mentions.append(Mention(entity.id, entity.name, start, end))
+            reached = end
+        return mentions
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """No letter or digit of an alphabetic script joins the match on either side."""
+    if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+        return False
+    if end < len(text) and _is_word_char(text[end - 1]) and _is_word_char(text[end]):
+        return False
+    return True
+
+
+def _is_shouting(text: str) -> bool:
+    return sum(word in SHOUTED_WORDS for word in re.findall(r"[A-Z]{2,5}", text)) >= 2
+
+
+def entity_ids(mentions: Iterable[Mention]) -> list[str]:
+    """The distinct entities of a message, in order of first mention."""
+    return list(dict.fromkeys(m.entity_id for m in mentions))
+
+
+def watchlist_path(settings: Settings) -> Path:
+    return settings.watchlist_file or DEFAULT_WATCHLIST
+
+
+@lru_cache(maxsize=4)
+def _cached_extractor(watchlist: Path, mtime: float) -> EntityExtractor:
+    return EntityExtractor(Catalogue.load(watchlist=watchlist))
+
+
+def load_extractor(settings: Settings) -> EntityExtractor:
+    """The extractor for the configured watchlist; rebuilt only when the watchlist file changes."""
+    path = watchlist_path(settings)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise EntityError(f"cannot read the watchlist {path}: {exc.strerror}; set RISKPULSE_WATCHLIST_FILE") from None
+    return _cached_extractor(path, mtime)

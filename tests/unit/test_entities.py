@@ -1,0 +1,128 @@
+"""Entity extraction: cashtags, bare tickers, names and aliases, case rules, Chinese, the watchlist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from riskpulse.streams.enrich.entities import (
+    Catalogue, EntityError, EntityExtractor, case_rule, entity_ids, load_extractor,
+)
+from riskpulse.core.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def extractor() -> EntityExtractor:
+    return EntityExtractor(Catalogue.load())
+
+
+def found(extractor: EntityExtractor, text: str) -> list[tuple[str, str]]:
+    """(entity id, the text it was found in) per mention, spans checked against the text."""
+    return [(m.entity_id, text[m.start:m.end]) for m in extractor.extract(text)]
+
+
+def test_cashtags_known_unknown_and_share_classes(extractor):
+    text = "$AAPL and $goog up, $BRK.B flat, $XYZW (unknown) down; $5 and US$3 are money, not tickers"
+    assert found(extractor, text) == [("AAPL", "$AAPL"), ("GOOGL", "$goog"), ("BRK.B", "$BRK.B"), ("XYZW", "$XYZW")]
+    unknown = [m for m in extractor.extract(text) if m.entity_id == "XYZW"][0]
+    assert unknown.name == "XYZW"
+
+
+def test_names_and_aliases_map_to_one_entity(extractor):
+    text = "Apple Inc. said Apple's iPhone sales rose; Google and Alphabet; JPMorgan, J.P. Morgan and JPM."
+    assert found(extractor, text) == [
+        ("AAPL", "Apple Inc."), ("AAPL", "Apple's"), ("GOOGL", "Google"), ("GOOGL", "Alphabet"),
+        ("JPM", "JPMorgan"), ("JPM", "J.P. Morgan"), ("JPM", "JPM"),
+    ]
+    assert entity_ids(extractor.extract(text)) == ["AAPL", "GOOGL", "JPM"]
+
+
+def test_tickers_that_are_words_need_a_cashtag_or_an_exchange(extractor):
+    assert found(extractor, "IT budgets rise. ALL is well. A stock ON fire. Is GE ok?") == [("GE", "GE")]
+    assert found(extractor, "Allstate (NYSE: ALL) and $ON rally") == [("ALL", "Allstate"), ("ALL", "ALL"), ("ON", "$ON")]
+
+
+def test_common_word_names_need_more_than_the_word(extractor):
+    assert found(extractor, "Analyst raises Price Target; a Match made; Block trade; News at ten") == []
+    assert found(extractor, "Target Corp and Match Group report") == [("TGT", "Target Corp"), ("MTCH", "Match Group")]
+    assert found(extractor, "I ate an apple") == []  # one-word names must be capitalised
+
+
+def test_word_boundaries(extractor):
+    assert found(extractor, "Pineapple, AAPLX, UBSxyz and Intelligence") == []
+    assert found(extractor, "#Tesla (Tesla) Tesla-made Tesla's") == [("TSLA", "Tesla")] * 4
+
+
+def test_shouted_headline_is_not_a_list_of_tickers(extractor):
+    assert found(extractor, "MSFT SHARES SURGE IN HEAVY TRADING AFTER THE CALL") == []
+    assert [e for e, _ in found(extractor, "Upgrades: NFLX $CVX GOOGL JPM")] == ["NFLX", "CVX", "GOOGL", "JPM"]
+
+
+def test_longest_match_wins_and_nothing_overlaps(extractor):
+    assert found(extractor, "Bank of America Merrill Lynch said") == [("BAC", "Bank of America Merrill Lynch")]
+    assert found(extractor, "中国工商银行和工商银行") == [("1398.HK", "中国工商银行"), ("1398.HK", "工商银行")]
+
+
+def test_chinese_and_products_from_the_watchlist(extractor):
+    text = "我在招商银行的卡被盗刷，支付宝也冻结了; my Chase Sapphire card and Zelle transfer failed"
+    assert found(extractor, text) == [
+        ("3968.HK", "招商银行"), ("ANTGROUP", "支付宝"), ("JPM", "Chase Sapphire"), ("ZELLE", "Zelle"),
+    ]
+    assert {"JPM", "1398.HK", "ZELLE"} <= extractor.watched_ids
+    assert "AAPL" not in extractor.watched_ids
+
+
+def test_offsets_survive_characters_that_lower_case_to_two(extractor):
+    text = "İstanbul office of HSBC"
+    assert found(extractor, text) == [("HSBA.L", "HSBC")]
+
+
+def test_case_rules_by_shape():
+    assert case_rule("Nvidia") == "cap"
+    assert case_rule("IBM") == "exact"
+    assert case_rule("Goldman Sachs") == "any"
+    assert case_rule("招商银行") == "any"
+
+
+def test_watchlist_entries(tmp_path: Path):
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(
+        "entities:\n"
+        "  - {id: ACME, name: Acme Bank, kind: bank, aliases: [Acme, 阿克米银行], products: [Acme Gold Card], tickers: [ACMB]}\n"
+        "  - {id: AAPL, aliases: [Cupertino giant]}\n",
+        encoding="utf-8",
+    )
+    extractor = EntityExtractor(Catalogue.load(watchlist=watchlist))
+    text = "Acme Bank froze my Acme Gold Card; 阿克米银行 said $ACMB; the Cupertino giant too"
+    assert found(extractor, text) == [
+        ("ACME", "Acme Bank"), ("ACME", "Acme Gold Card"), ("ACME", "阿克米银行"), ("ACME", "$ACMB"), ("AAPL", "Cupertino giant"),
+    ]
+    assert extractor.watched_ids == {"ACME", "AAPL"}
+    assert extractor.catalogue.entities["ACME"].kind == "bank"
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ("entities:\n  - {aliases: [X]}\n", "needs an 'id'"),
+    ("entities:\n  - {id: NOPE, aliases: [X]}\n", "needs a 'name'"),
+    ("entities: [\n", "not valid YAML"),
+])
+def test_bad_watchlist_names_the_problem(tmp_path: Path, content: str, complaint: str):
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(content, encoding="utf-8")
+    with pytest.raises(EntityError, match=complaint):
+        Catalogue.load(watchlist=watchlist)
+
+
+def test_load_extractor_follows_the_settings_and_the_file(tmp_path: Path):
+    watchlist = tmp_path / "w.yaml"
+    watchlist.write_text("entities:\n  - {id: ONE, name: First Watched}\n", encoding="utf-8")
+    settings = Settings(watchlist_file=watchlist)
+    first = load_extractor(settings)
+    assert first is load_extractor(settings) and first.watched_ids == {"ONE"}
+    watchlist.write_text("entities:\n  - {id: TWO, name: Second Watched}\n", encoding="utf-8")
+    import os
+    os.utime(watchlist, (1, 1))
+    assert load_extractor(settings).watched_ids == {"TWO"}
+    with pytest.raises(EntityError, match="RISKPULSE_WATCHLIST_FILE"):
+        load_extractor(Settings(watchlist_file=tmp_path / "missing.yaml"))

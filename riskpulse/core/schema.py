@@ -90,6 +90,14 @@ class ScoredMessage(Message):
     sentiment_prob: float = Field(ge=0, le=1)
     model_version: str
     processed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    entities: list[str] = Field(default_factory=list, description="Ids of the companies, banks and tickers it names (entity_mentions has the spans).")
+    story_id: str = Field("", max_length=128, description="Id of the first message of its near-duplicate story; empty → its own id.")
+
+    @model_validator(mode="after")
+    def _own_story(self) -> "ScoredMessage":
+        if not self.story_id:
+            object.__setattr__(self, "story_id", self.id)  # records scored before stories existed stand alone
+        return self
 
 
 class DeadLetter(BaseModel):

@@ -7,17 +7,20 @@ message or dead letter replaces itself instead of counting twice (read with FINA
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskpulse.core.clock import utc
 from riskpulse.core.schema import DeadLetter, ScoredMessage
+
+if TYPE_CHECKING:  # backends imports this module's KEYS
+    from riskpulse.streams.store.backends import Queryable
 
 MESSAGES_TABLE = "messages"
 DEAD_LETTERS_TABLE = "dead_letters"
 
 MESSAGE_COLUMNS = (
     "id", "source", "channel", "lang", "ts", "text", "meta", "topic", "topic_prob",
-    "sentiment", "sentiment_prob", "model_version", "processed_at",
+    "sentiment", "sentiment_prob", "model_version", "processed_at", "story_id",
 )
 DEAD_LETTER_COLUMNS = ("reason", "topic", "partition", "offset", "raw_b64", "failed_at")
 
@@ -39,7 +42,8 @@ DDL: list[str] = [
         sentiment String,
         sentiment_prob Float32,
         model_version String,
-        processed_at DateTime('UTC')
+        processed_at DateTime('UTC'),
+        story_id String DEFAULT id
     ) ENGINE = ReplacingMergeTree(processed_at)
     PARTITION BY toYYYYMM(ts)
     ORDER BY id
@@ -57,6 +61,9 @@ DDL: list[str] = [
     """,
 ]
 
+# Columns that tables created before them lack (see migrate.py); rows stored before stories existed are their own story.
+ADDED_COLUMNS: list[tuple[str, str, str]] = [(MESSAGES_TABLE, "story_id", "String DEFAULT id")]
+
 
 def message_row(message: ScoredMessage) -> dict[str, Any]:
     """A scored message as a ``messages`` row (meta as JSON text, times as aware UTC)."""
@@ -65,7 +72,7 @@ def message_row(message: ScoredMessage) -> dict[str, Any]:
         "ts": utc(message.ts), "text": message.text, "meta": json.dumps(message.meta, default=str, sort_keys=True),
         "topic": message.topic, "topic_prob": float(message.topic_prob), "sentiment": message.sentiment,
         "sentiment_prob": float(message.sentiment_prob), "model_version": message.model_version,
-        "processed_at": utc(message.processed_at),
+        "processed_at": utc(message.processed_at), "story_id": message.story_id,
     }
 
 
@@ -75,3 +82,14 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
         "reason": letter.reason, "topic": letter.topic, "partition": letter.partition, "offset": letter.offset,
         "raw_b64": letter.raw_b64, "failed_at": utc(letter.failed_at),
     }
+
+
+def recent_stories(store: Queryable, horizon_s: float, limit: int) -> list[tuple[str, str, float, str]]:
+    """(id, story id, event time, text) of the newest ``limit`` messages within ``horizon_s`` of event time
+    before the newest one, oldest first: what a story index needs to pick up where it stopped."""
+    rows = store.query(
+        "SELECT id, story_id, toUInt32(ts) AS epoch, text FROM messages FINAL "
+        "WHERE ts >= (SELECT max(ts) FROM messages) - %(horizon)s ORDER BY ts DESC, id DESC LIMIT %(limit)s",
+        {"horizon": int(horizon_s), "limit": int(limit)},
+    )
+    return [(r["id"], r["story_id"], float(r["epoch"]), r["text"]) for r in reversed(rows)]

@@ -109,3 +109,54 @@ def good(i: int, text: str = "Shares rise on earnings") -> bytes:
 def record(value: bytes | None, offset: int, partition: int = 0) -> RawRecord:
     """``value`` as it comes off the raw topic at ``partition``/``offset``."""
     return RawRecord(value=value, topic="riskpulse.raw", partition=partition, offset=offset)
+
+
+class FakeAlertRepo:
+    """The outbox side of ``riskpulse.streams.store.alerts.AlertRepo`` as dicts, for the dispatcher.
+
+    Rows are kept by delivery id (a write is the row's new state, as ReplacingMergeTree reads it);
+    ``down`` makes every call fail like a ClickHouse server that does not answer.
+    """
+
+    def __init__(self) -> None:
+        self.outbox: dict[str, dict] = {}
+        self.alerts: dict[str, object] = {}
+        self.acked: set[str] = set()
+        self.down = False
+
+    def _up(self) -> None:
+        if self.down:
+            raise ConnectionError("store is down")
+
+    def save_deliveries(self, rows) -> None:
+        self._up()
+        for r in rows:
+            self.outbox[r["delivery_id"]] = dict(r)
+
+    def deliveries(self, status=None, limit=1000, url=None, ids=None):
+        self._up()
+        statuses = (status,) if isinstance(status, str) else tuple(status or ())
+        rows = [dict(r) for r in sorted(self.outbox.values(), key=lambda r: r["seq"])
+                if (not statuses or r["status"] in statuses) and url in (None, r["url"])
+                and (not ids or r["delivery_id"] in ids)]
+        return rows[:limit]
+
+    def redrive(self, ids=None, url=None):
+        rows = self.deliveries("dead", url=url, ids=ids)
+        self.save_deliveries([{**r, "status": "redrive"} for r in rows])
+        return rows
+
+    def last_notified(self):
+        self._up()
+        heard: dict[str, dict[str, str]] = {}
+        for r in sorted(self.outbox.values(), key=lambda r: r["seq"]):
+            heard.setdefault(r["group_key"], {}).update(json.loads(r["alert_states"]))
+        return heard
+
+    def recent_alerts(self, since):
+        self._up()
+        return list(self.alerts.values())
+
+    def acked_ids(self):
+        self._up()
+        return set(self.acked)

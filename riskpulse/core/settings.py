@@ -92,11 +92,18 @@ class Settings(BaseSettings):
 
     # --- alerts --------------------------------------------------------------------
     rules_file: Path | None = Field(None, description="Alert rules (YAML); default deploy/alert-rules.yaml.")
-    webhook_secret: SecretStr = SecretStr("whsec_ZGV2LXNlY3JldC1jaGFuZ2UtbWU=")
-    webhook_timeout_s: float = Field(5.0, gt=0, description="Per-request timeout of a webhook POST.")
-    webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a delivery is dead-lettered.")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret (whsec_<base64>); default: this install's own, generated "
+        "on first use at <home>/secrets/webhook_secret (RISKPULSE_WEBHOOK_SECRET; `riskpulse alerts secret` prints it).")
+    webhook_timeout_s: float = Field(15.0, gt=0, description="Per-request timeout of a webhook POST (RISKPULSE_WEBHOOK_TIMEOUT_S).")
+    webhook_retry_horizon_s: float = Field(
+        24 * 3600, gt=0, description="How long a failing delivery is retried before it is dead-lettered "
+        "(RISKPULSE_WEBHOOK_RETRY_HORIZON_S); `riskpulse alerts redrive` sends dead ones again.")
     webhook_backoff_s: float = Field(2.0, gt=0, description="First retry delay; doubles per attempt, jittered.")
-    webhook_backoff_cap_s: float = Field(300.0, gt=0)
+    webhook_backoff_cap_s: float = Field(300.0, gt=0, description="Longest wait between retries (RISKPULSE_WEBHOOK_BACKOFF_CAP_S).")
+    webhook_concurrency: int = Field(
+        4, ge=1, description="Requests in flight per receiver (each its own queue), one per notification group "
+        "(RISKPULSE_WEBHOOK_CONCURRENCY).")
     webhook_tolerance_s: int = Field(300, ge=1, description="Replay window receivers (and test-webhook) accept.")
     alert_tick_s: float = Field(0.5, gt=0, description="How often grouping timers and retries are checked.")
     alert_idle_advance_s: float = Field(10.0, gt=0, description="After this long without messages, event time follows the clock.")

@@ -182,10 +182,10 @@ def run_alerts(settings: Settings) -> None:
     from riskpulse.streams.topics import ensure_topics
 
     rules = load_rules(settings.rules_file)  # fails start with line and field on a bad file
-    ensure_topics(settings)
     store, dispatch_store = open_store(settings), open_store(settings)
+    dispatcher = Dispatcher(settings, rules, AlertRepo(dispatch_store))  # fails start on a forgeable secret
+    ensure_topics(settings)
     migrate(store, [alert_tables])
-    dispatcher = Dispatcher(settings, rules, AlertRepo(dispatch_store))
     service = AlertService(settings, rules, AlertRepo(store), dispatcher)
     app = create_app(settings.model_copy(update={
         "consumer_group": settings.alerts_consumer_group, "web_port": settings.alerts_web_port,

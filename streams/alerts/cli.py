@@ -1,4 +1,5 @@
-"""`riskpulse alerts …`: run the alerting worker, inspect and acknowledge alerts, test a webhook."""
+"""`riskpulse alerts …`: run the alerting worker, inspect and acknowledge alerts, redrive dead webhook
+deliveries, print the signing secret, test a webhook."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def ack(alert_id: str, note: str = typer.Option("", help="Why, for the record.")
 
 
 @app.command("deliveries")
-def deliveries(status: str = typer.Option(None, help="pending, delivered or dead (the webhook dead-letter).")) -> None:
+def deliveries(status: str = typer.Option(None, help="pending, delivered, dead (the webhook dead-letter) or redrive.")) -> None:
     """Webhook deliveries from the outbox."""
     repo = _repo()
     try:
@@ -117,6 +118,48 @@ def deliveries(status: str = typer.Option(None, help="pending, delivered or dead
         typer.echo(f"{d['delivery_id']}  {d['status']:<9} attempts={d['attempts']} {d['url']}  {d['last_error']}")
 
 
+@app.command("redrive")
+def redrive(
+    ids: list[str] = typer.Argument(None, help="Delivery ids (msg_…) to send again; none: list the dead ones."),
+    all_dead: bool = typer.Option(False, "--all", help="Every dead delivery (of --url, if given)."),
+    url: str = typer.Option(None, help="Only deliveries to this receiver URL."),
+) -> None:
+    """List dead-lettered webhook deliveries, or queue them to be sent again (same webhook-id)."""
+    repo = _repo()
+    try:
+        if not ids and not all_dead:
+            rows = repo.deliveries("dead", 100_000, url=url)
+            for d in rows:
+                typer.echo(f"{d['delivery_id']}  attempts={d['attempts']} created={d['created_at']:%Y-%m-%d %H:%M:%S} "
+                           f"{d['url']}  {d['last_error']}")
+            typer.echo(f"{len(rows)} dead deliveries; send them again with `riskpulse alerts redrive --all"
+                       f"{' --url ' + url if url else ''}` or `riskpulse alerts redrive ID …`" if rows else "no dead deliveries")
+            return
+        if ids:
+            found = {d["delivery_id"]: d["status"] for d in repo.deliveries(None, len(ids), url=url, ids=ids)}
+            wrong = [f"{i} ({found[i]})" if i in found else f"{i} (no such delivery)" for i in ids if found.get(i) != "dead"]
+            if wrong:
+                _fail(RiskPulseError("only dead deliveries can be redriven: " + ", ".join(wrong)))
+        queued = repo.redrive(ids or None, url)
+    finally:
+        repo.store.close()
+    typer.echo(f"queued {len(queued)} dead deliveries; a running `riskpulse alerts run` sends them within "
+               "10 s, in order behind anything its group still has undelivered (or at its next start)")
+
+
+@app.command("secret")
+def secret() -> None:
+    """Print the webhook signing secret receivers verify with (this install's own, made on first use)."""
+    from riskpulse.streams.alerts.webhooks import webhook_secret
+
+    try:
+        value, source = webhook_secret(get_settings())
+    except RiskPulseError as exc:
+        _fail(exc)
+    typer.echo(f"webhook signing secret from {source} (Standard Webhooks, whsec_…; keep it private):", err=True)
+    typer.echo(value)
+
+
 @app.command("test-webhook")
 def test_webhook(url: str, fmt: str = typer.Option("standard", "--format", help="standard or slack.")) -> None:
     """Send one signed sample notification to URL and report the receiver's answer."""
@@ -125,9 +168,13 @@ def test_webhook(url: str, fmt: str = typer.Option("standard", "--format", help=
     from riskpulse.streams.alerts.detector import Alert
     from riskpulse.streams.alerts.notify import Notification, render
     from riskpulse.streams.alerts.rules import Rule, WebhookTarget
-    from riskpulse.streams.alerts.webhooks import post_once
+    from riskpulse.streams.alerts.webhooks import post_once, webhook_secret
 
     settings = get_settings()
+    try:
+        secret_value, _source = webhook_secret(settings)
+    except RiskPulseError as exc:
+        _fail(exc)
     now = time.time()
     rule = Rule(name="test-webhook", key=("topic",), window_s=300, webhooks=(WebhookTarget(url=url, format=fmt),))
     sample = Alert(
@@ -140,7 +187,7 @@ def test_webhook(url: str, fmt: str = typer.Option("standard", "--format", help=
     n = Notification(f"ntf_test_{int(now)}", "test-webhook{topic=Sample}", rule, {"topic": "Sample"}, "firing", (sample,))
     msg_id = f"msg_test_{int(now * 1000)}"
     with httpx.Client(timeout=settings.webhook_timeout_s) as client:
-        result = post_once(client, url, settings.webhook_secret.get_secret_value(), msg_id, render(n, fmt, now))
+        result = post_once(client, url, secret_value, msg_id, render(n, fmt, now))
     if not result.ok:
         _fail(RiskPulseError(f"{url} did not accept the signed sample: {result.error}"))
     typer.echo(f"{url} accepted signed sample {msg_id}")

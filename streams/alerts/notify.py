@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from riskpulse.core.clock import from_epoch
 from riskpulse.streams.alerts.detector import Alert
@@ -38,7 +38,8 @@ class Group:
     rule: Rule
     labels: dict[str, str]
     alerts: dict[str, Alert] = field(default_factory=dict)
-    notified: dict[str, str] = field(default_factory=dict)
+    notified: dict[str, str] = field(default_factory=dict)  # alert id -> status receivers last heard
+    owed: dict[str, Alert] = field(default_factory=dict)  # resolved before ever heard firing: their firing view
     pending_since: float | None = None
     last_sent: float | None = None
 
@@ -47,8 +48,18 @@ def group_key(rule: Rule, alert: Alert) -> str:
     return rule.name + json.dumps({k: alert.labels.get(k, "") for k in rule.grouping}, ensure_ascii=False)
 
 
+def firing_view(alert: Alert) -> Alert:
+    """A resolved alert as it was while open: same window and evidence, status ``open``."""
+    return replace(alert, status="open", resolved_at=None, updated_at=alert.window_end)
+
+
 class Grouper:
-    """Pure bookkeeping; the dispatcher persists what it returns before sending."""
+    """Pure bookkeeping; the dispatcher persists what it returns before sending.
+
+    Every alert that opened is heard at least once as firing, with its window: one that resolves
+    before its group's first flush (or that a restart finds resolved and never notified) is owed
+    a firing notification, sent before its resolution (if ``send_resolved``).
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
@@ -59,9 +70,12 @@ class Grouper:
         return None if a.status == "resolved" and not g.rule.send_resolved else a.status
 
     def _changed(self, g: Group) -> bool:
-        return any((w := self._wanted(g, a)) is not None and g.notified.get(a.alert_id) != w for a in g.alerts.values())
+        return bool(g.owed) or any(
+            (w := self._wanted(g, a)) is not None and g.notified.get(a.alert_id) != w for a in g.alerts.values()
+        )
 
     def add(self, alert: Alert, now: float, notified: dict[str, str] | None = None) -> None:
+        """Take an alert's latest state; ``notified`` (on restore) is what its group's receivers last heard."""
         try:
             rule = self.rules.by_name(alert.rule)
         except KeyError:
@@ -71,13 +85,16 @@ class Grouper:
         if g is None:
             labels = {k: alert.labels.get(k, "") for k in rule.grouping}
             g = self.groups[key] = Group(key, rule, labels, notified=dict(notified or {}))
-        if alert.status == "resolved" and (g.notified.get(alert.alert_id) == "resolved" or self._wanted(g, alert) is None):
+        heard = g.notified.get(alert.alert_id)
+        if alert.status == "resolved" and heard is None:
+            g.owed[alert.alert_id] = firing_view(alert)
+        if alert.status == "resolved" and (heard == "resolved" or self._wanted(g, alert) is None):
             g.alerts.pop(alert.alert_id, None)
-            if not g.alerts:
-                del self.groups[key]
-            return
-        g.alerts[alert.alert_id] = alert
-        if self._changed(g) and g.pending_since is None:
+        else:
+            g.alerts[alert.alert_id] = alert
+        if not g.alerts and not g.owed:
+            del self.groups[key]
+        elif self._changed(g) and g.pending_since is None:
             g.pending_since = now
 
     def due(self, now: float, acked: set[str] = frozenset()) -> list[Notification]:
@@ -93,13 +110,19 @@ class Grouper:
                 ready = None
             if ready is None or now < ready:
                 continue
-            included = tuple(a for a in g.alerts.values() if self._wanted(g, a) is not None)
+            # an owed alert goes out firing now; its resolution waits for the next notification
+            views = {a.alert_id: a for a in g.alerts.values() if self._wanted(g, a) is not None} | g.owed
+            included = tuple(views.values())
             status = "firing" if any(a.status == "open" for a in included) else "resolved"
             digest = hashlib.sha256(f"{key}|{json.dumps(sorted((a.alert_id, a.status) for a in included))}|{now}".encode())
             out.append(Notification("ntf_" + digest.hexdigest()[:24], key, rule, g.labels, status, included))
             g.notified.update({a.alert_id: a.status for a in included})
+            g.owed.clear()
             g.last_sent, g.pending_since = now, None
-            g.alerts = {i: a for i, a in g.alerts.items() if a.status == "open"}
+            g.alerts = {
+                i: a for i, a in g.alerts.items()
+                if a.status == "open" or g.notified.get(i) != self._wanted(g, a)
+            }
             if not g.alerts:
                 del self.groups[key]
         return out

@@ -34,9 +34,15 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS alert_outbox (
         delivery_id String, notification_id String, group_key String, rule String, url String, format String,
         body String, alert_states String, status String, attempts UInt32, last_error String,
-        created_at DateTime('UTC'), seq UInt64, next_attempt_at Float64, updated_at DateTime('UTC'), version UInt64
+        created_at DateTime('UTC'), seq UInt64, next_attempt_at Float64, updated_at DateTime('UTC'), version UInt64,
+        retry_from Float64
     ) ENGINE = ReplacingMergeTree(version) ORDER BY delivery_id""",
 ]
+# retry_from: when a delivery's retry horizon started (epoch s; 0 = its created_at), reset by a redrive.
+ADDED_COLUMNS = [("alert_outbox", "retry_from", "Float64")]
+# Outbox statuses: pending (being retried), delivered, dead (past the retry horizon or refused), and
+# redrive (an operator asked for a dead one again; the dispatcher makes it pending).
+UNDELIVERED = ("pending", "redrive")
 # An alert's collections are JSON text in the table; here with what an empty one reads as.
 _JSON_COLUMNS = {"labels": "{}", "examples": "[]", "model_versions": "[]"}
 _ALERT_FIELDS = tuple(f.name for f in fields(Alert))
@@ -46,7 +52,7 @@ _ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 _DELIVERIES_PER_ALERT = """
     SELECT alert_id,
            countIf(status = 'delivered') AS delivered,
-           countIf(status = 'pending') AS pending,
+           countIf(status IN ('pending', 'redrive')) AS pending,
            countIf(status = 'dead') AS failed,
            max(attempts) AS attempts
     FROM (
@@ -173,16 +179,38 @@ class AlertRepo:
             version = _version()
             self.store.write_batch("alert_outbox", [{**r, "updated_at": from_epoch(time.time()), "version": version} for r in rows])
 
-    def deliveries(self, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        where = "WHERE status = %(status)s" if status else ""
+    def deliveries(
+        self, status: str | Sequence[str] | None = None, limit: int = 1000, url: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Outbox rows in the order they were made, filtered by status(es), receiver URL and delivery ids.
+
+        The filter runs outside ``FINAL`` (a subquery), so it sees each row's latest version only.
+        """
+        statuses = (status,) if isinstance(status, str) else tuple(status or ())
+        conditions = [c for c, v in (("status IN %(statuses)s", statuses), ("url = %(url)s", url),
+                                     ("delivery_id IN %(ids)s", ids)) if v]
+        where = "WHERE " + " AND ".join(conditions) if conditions else ""
         return self.store.query(
-            f"SELECT * FROM alert_outbox FINAL {where} ORDER BY created_at, delivery_id LIMIT %(limit)s",
-            {"status": status, "limit": limit},
+            f"SELECT * FROM (SELECT * FROM alert_outbox FINAL) AS o {where} ORDER BY created_at, seq, delivery_id "
+            "LIMIT %(limit)s",
+            {"statuses": statuses, "url": url, "ids": tuple(ids or ()), "limit": limit},
         )
 
+    def redrive(self, ids: Sequence[str] | None = None, url: str | None = None) -> list[dict[str, Any]]:
+        """Queue dead deliveries (these ids, or all; optionally of one receiver) for the dispatcher again."""
+        rows = self.deliveries("dead", limit=1_000_000, url=url, ids=ids)
+        self.save_deliveries([{**r, "status": "redrive"} for r in rows])
+        return rows
+
     def last_notified(self) -> dict[str, dict[str, str]]:
-        """Per group, the alert states its latest notification carried (for restart)."""
-        rows = self.store.query(
-            "SELECT group_key, argMax(alert_states, seq) AS states FROM alert_outbox GROUP BY group_key"
-        )
-        return {r["group_key"]: json.loads(r["states"]) for r in rows}
+        """Per group, the status receivers last heard for each alert it ever notified (for restart).
+
+        Folded over all the group's notifications: an alert that dropped out of a group (resolved
+        without ``send_resolved``) still counts as heard, so a restart never notifies it again.
+        """
+        rows = self.store.query("SELECT DISTINCT group_key, seq, alert_states FROM alert_outbox ORDER BY seq")
+        heard: dict[str, dict[str, str]] = {}
+        for r in rows:
+            heard.setdefault(r["group_key"], {}).update(json.loads(r["alert_states"]))
+        return heard

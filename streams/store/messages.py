@@ -20,7 +20,7 @@ DEAD_LETTERS_TABLE = "dead_letters"
 
 MESSAGE_COLUMNS = (
     "id", "source", "channel", "lang", "ts", "text", "meta", "topic", "topic_prob",
-    "sentiment", "sentiment_prob", "model_version", "processed_at", "story_id",
+    "sentiment", "sentiment_prob", "model_version", "processed_at", "story_id", "pii",
 )
 DEAD_LETTER_COLUMNS = ("reason", "topic", "partition", "offset", "raw_b64", "failed_at")
 
@@ -43,7 +43,8 @@ DDL: list[str] = [
         sentiment_prob Float32,
         model_version String,
         processed_at DateTime('UTC'),
-        story_id String DEFAULT id
+        story_id String DEFAULT id,
+        pii Array(String)
     ) ENGINE = ReplacingMergeTree(processed_at)
     PARTITION BY toYYYYMM(ts)
     ORDER BY id
@@ -62,7 +63,10 @@ DDL: list[str] = [
 ]
 
 # Columns that tables created before them lack (see migrate.py); rows stored before stories existed are their own story.
-ADDED_COLUMNS: list[tuple[str, str, str]] = [(MESSAGES_TABLE, "story_id", "String DEFAULT id")]
+# pii: the kinds of personal data masked out of the row's text and meta (older rows: empty, never masked).
+ADDED_COLUMNS: list[tuple[str, str, str]] = [
+    (MESSAGES_TABLE, "story_id", "String DEFAULT id"), (MESSAGES_TABLE, "pii", "Array(String)"),
+]
 
 
 def message_row(message: ScoredMessage) -> dict[str, Any]:
@@ -72,7 +76,7 @@ def message_row(message: ScoredMessage) -> dict[str, Any]:
         "ts": utc(message.ts), "text": message.text, "meta": json.dumps(message.meta, default=str, sort_keys=True),
         "topic": message.topic, "topic_prob": float(message.topic_prob), "sentiment": message.sentiment,
         "sentiment_prob": float(message.sentiment_prob), "model_version": message.model_version,
-        "processed_at": utc(message.processed_at), "story_id": message.story_id,
+        "processed_at": utc(message.processed_at), "story_id": message.story_id, "pii": list(message.pii),
     }
 
 

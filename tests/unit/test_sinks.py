@@ -71,9 +71,10 @@ def test_message_row_has_every_column_with_json_meta_and_utc_times():
     row = message_row(scored())
     assert list(row) == [
         "id", "source", "channel", "lang", "ts", "text", "meta", "topic", "topic_prob",
-        "sentiment", "sentiment_prob", "model_version", "processed_at", "story_id",
+        "sentiment", "sentiment_prob", "model_version", "processed_at", "story_id", "pii",
     ]
     assert row["story_id"] == row["id"]  # scored alone, a message is its own story
+    assert row["pii"] == []  # nothing masked
     assert json.loads(row["meta"]) == {"url": "https://example.org/a"}
     assert row["ts"] == datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
     assert row["processed_at"].tzinfo == timezone.utc

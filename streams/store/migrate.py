@@ -19,12 +19,12 @@ import typer
 
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings, get_settings
-from riskpulse.streams.store import alerts, labels, messages, retrain_runs
+from riskpulse.streams.store import alerts, entities, labels, messages, retrain_runs
 from riskpulse.streams.store.backends import Store, StoreError, open_store
 
 logger = logging.getLogger("riskpulse.db")
 
-TABLE_MODULES: tuple[ModuleType, ...] = (messages, alerts, labels, retrain_runs)
+TABLE_MODULES: tuple[ModuleType, ...] = (messages, entities, alerts, labels, retrain_runs)
 
 
 class MigrationError(RiskPulseError):

@@ -95,14 +95,14 @@ def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter)
 def run_worker(settings: Settings, engine: Classifier) -> None:
     """Open the store, make sure topics exist, then consume with `engine` until stopped. The
     caller (the CLI) chooses the engine, so the streaming floor never imports the models."""
-    from riskpulse.streams.store import messages
+    from riskpulse.streams.store import entities, messages
     from riskpulse.streams.store.migrate import migrate
     from riskpulse.streams.store.backends import open_store
     from riskpulse.streams.topics import ensure_topics
 
     ensure_topics(settings)
     store = open_store(settings)
-    migrate(store, [messages])
+    migrate(store, [messages, entities])
     log.info(
         "worker %s: model %s, store %s, %s → %s (batch ≤%d / %.2fs), web port %d",
         settings.consumer_group, engine.version, settings.store, settings.topic_raw,

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from riskpulse.core.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, dead_letter, parse_message
+from riskpulse.streams.store.entities import ENTITY_MENTIONS_TABLE, mention_rows
 from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE, dead_letter_row, message_row
 
 log = logging.getLogger("riskpulse.worker")
@@ -37,6 +38,12 @@ class Classifier(Protocol):
     version: str
 
     def classify(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+class EntityFinder(Protocol):
+    """The part of ``riskpulse.streams.enrich.entities.EntityExtractor`` the worker needs."""
+
+    def extract(self, text: str) -> list[Any]: ...
 
 
 class BatchWriter(Protocol):
@@ -118,12 +125,27 @@ def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier) -> 
     return scored, dead
 
 
-def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter) -> BatchResult:
+def with_entities(scored: Sequence[ScoredMessage], finder: EntityFinder) -> tuple[list[ScoredMessage], list[dict[str, Any]]]:
+    """Each message with the ids of the entities it names, and its ``entity_mentions`` rows."""
+    tagged: list[ScoredMessage] = []
+    rows: list[dict[str, Any]] = []
+    for message in scored:
+        mentions = finder.extract(message.text)
+        if mentions:
+            message = message.model_copy(update={"entities": list(dict.fromkeys(m.entity_id for m in mentions))})
+            rows.extend(mention_rows(message, mentions))
+        tagged.append(message)
+    return tagged, rows
+
+
+def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter,
+                  entities: EntityFinder | None = None) -> BatchResult:
     """Parse, classify and durably store one batch. Returns what to emit downstream.
 
     When this returns, every record of the batch is in the store (as a message row or
     a dead letter), so its offset may be committed. If it raises, nothing may be acked:
-    the batch is redelivered and the idempotent messages table absorbs the repeat.
+    the batch is redelivered and the idempotent messages table absorbs the repeat. With an entity
+    finder, each message's entity mentions are stored in the same step (``entity_mentions``, idempotent too).
     """
     started = time.perf_counter()
     valid, dead = split_valid(records)
@@ -131,9 +153,16 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     scored, unscorable = classify(valid, engine)
     dead.extend(unscorable)
     classified = time.perf_counter()
+    mentions: list[dict[str, Any]] = []
+    if entities is not None and scored:
+        scored, mentions = with_entities(scored, entities)
+    found = time.perf_counter()
     if scored:
         store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
+    if mentions:
+        store.write_batch(ENTITY_MENTIONS_TABLE, mentions)
     if dead:
         store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
-    seconds = {"parse": parsed - started, "classify": classified - parsed, "insert": time.perf_counter() - classified}
+    seconds = {"parse": parsed - started, "classify": classified - parsed, "entities": found - classified,
+               "insert": time.perf_counter() - found}
     return BatchResult(scored=scored, dead=dead, seconds=seconds)

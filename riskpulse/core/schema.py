@@ -91,7 +91,6 @@ class ScoredMessage(Message):
     model_version: str
     processed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     entities: list[str] = Field(default_factory=list, description="Ids of the companies, banks and tickers it names (entity_mentions has the spans).")
-    entities: list[str] = Field(default_factory=list, description="Ids of the companies, banks and tickers it names (entity_mentions has the spans).")
     story_id: str = Field("", max_length=128, description="Id of the first message of its near-duplicate story; empty → its own id.")
     pii: list[str] = Field(default_factory=list, description="Kinds of personal data masked out of text and meta (card, phone …), one per span.")
 

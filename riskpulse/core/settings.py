@@ -116,6 +116,14 @@ class Settings(BaseSettings):
         None, description="Institutions the team watches, with aliases and products (YAML); default deploy/watchlist.yaml "
         "(RISKPULSE_WATCHLIST_FILE). Entity alert rules with watchlist_only alert only on these.")
 
+    # --- PII ---------------------------------------------------------------------------------------
+    pii_mask: bool = Field(
+        True, description="Mask personal data (cards, IBANs, account numbers, e-mails, phones, national IDs) in every "
+        "message's text and meta, and in dead letters, before they are classified, stored or emitted (RISKPULSE_PII_MASK).")
+    pii_phone_regions: list[str] = Field(
+        ["CN", "US"], description="Regions whose national phone formats are recognised (numbers written with + and a "
+        'country code are found whatever the region), JSON list (RISKPULSE_PII_PHONE_REGIONS=\'["CN","US","GB"]\').')
+
     # --- dashboard -------------------------------------------------------------------
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501

@@ -78,6 +78,7 @@ def _register() -> None:
     from riskpulse.models.retraining.cli import register as register_retraining
     from riskpulse.streams.alerts.cli import app as alerts_app
     from riskpulse.streams.cli import register as register_streaming
+    from riskpulse.streams.enrich.pii import app as pii_app
     from riskpulse.streams.ops.stack import app as stack_app
     from riskpulse.streams.store.migrate import app as db_app
 
@@ -88,6 +89,7 @@ def _register() -> None:
     app.add_typer(db_app, name="db")
     app.command("score")(score)
     app.add_typer(alerts_app, name="alerts")
+    app.add_typer(pii_app, name="pii")
     app.add_typer(dashboard_app, name="dashboard")
     register_retraining(app)
     app.command("demo")(demo)

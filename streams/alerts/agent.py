@@ -25,6 +25,7 @@ from typing import Any
 from riskpulse.streams.alerts.detector import AlertEvent, Detector, Observation
 from riskpulse.streams.alerts.dispatcher import Dispatcher
 from riskpulse.streams.alerts.rules import RuleSet, load_rules
+from riskpulse.streams.enrich.entities import watchlist_ids, watchlist_path
 from riskpulse.streams.store.alerts import AlertRepo
 from riskpulse.core.retry import retry
 from riskpulse.core.schema import ScoredMessage
@@ -37,6 +38,7 @@ def observation(msg: ScoredMessage) -> Observation:
     return Observation(
         id=msg.id, ts=msg.ts.timestamp(), topic=msg.topic, source=msg.source, channel=msg.channel,
         negative=msg.sentiment == "negative", text=msg.text, model_version=msg.model_version,
+        entities=tuple(msg.entities),
     )
 
 
@@ -82,7 +84,8 @@ class AlertService:
         self.repo = repo
         self.dispatcher = dispatcher
         self.clock = clock
-        self.detector = Detector(rules, repo.load_states())
+        watched = watchlist_ids(watchlist_path(settings)) if any(r.watchlist_only for r in rules.rules) else frozenset()
+        self.detector = Detector(rules, repo.load_states(), watched)
         self.last_arrival = clock()
         self.watermarks = PartitionWatermarks(settings.alert_idle_advance_s)
         log.info("alert detector restored %d keys, watermark %s", len(self.detector.states), self.detector.watermark)

@@ -39,6 +39,7 @@ class Observation:
     negative: bool
     text: str = ""
     model_version: str = ""
+    entities: tuple[str, ...] = ()  # ids of the companies and banks it names; entity rules count it once for each
 
     @property
     def fields(self) -> dict[str, str]:
@@ -163,8 +164,10 @@ def effective_std(rule: Rule, mean: float, var: float, count: int) -> float:
 class Detector:
     """Feeds observations through every rule; returns alert events as windows close."""
 
-    def __init__(self, rules: RuleSet, states: dict[tuple[str, str], KeyState] | None = None) -> None:
+    def __init__(self, rules: RuleSet, states: dict[tuple[str, str], KeyState] | None = None,
+                 watched: frozenset[str] = frozenset()) -> None:
         self.rules = rules
+        self.watched = watched  # watchlist entity ids, for rules with watchlist_only
         names = {r.name for r in rules.rules}
         self.states: dict[tuple[str, str], KeyState] = {k: s for k, s in (states or {}).items() if k[0] in names}
         self.watermark = max((s.last_window_end for s in self.states.values()), default=0.0)
@@ -180,23 +183,24 @@ class Detector:
     def add(self, obs: Observation) -> None:
         """Count an observation in its open windows (dropped as late if they closed)."""
         for rule in self.rules.rules:
-            key = rule.key_of(obs.fields)
-            if key is None:
-                continue
-            state = self.states.setdefault((rule.name, key), KeyState())
-            start = math.floor(obs.ts / rule.window_s) * rule.window_s
-            due = start + rule.window_s + rule.grace_s
-            if start < state.last_window_end or due <= self.watermark:
-                self.late += 1
-                continue
-            self._next_due = min(self._next_due, due)
-            win = state.open_windows.setdefault(start, Window())
-            win.count += 1
-            win.model_versions.add(obs.model_version)
-            if obs.negative:
-                win.negatives += 1
-                if len(win.examples) < rule.examples:
-                    win.examples.append({"id": obs.id, "text": obs.text[:EXAMPLE_CHARS]})
+            for key in rule.keys_of(obs.fields, obs.entities, self.watched):
+                self._count(rule, key, obs)
+
+    def _count(self, rule: Rule, key: str, obs: Observation) -> None:
+        state = self.states.setdefault((rule.name, key), KeyState())
+        start = math.floor(obs.ts / rule.window_s) * rule.window_s
+        due = start + rule.window_s + rule.grace_s
+        if start < state.last_window_end or due <= self.watermark:
+            self.late += 1
+            return
+        self._next_due = min(self._next_due, due)
+        win = state.open_windows.setdefault(start, Window())
+        win.count += 1
+        win.model_versions.add(obs.model_version)
+        if obs.negative:
+            win.negatives += 1
+            if len(win.examples) < rule.examples:
+                win.examples.append({"id": obs.id, "text": obs.text[:EXAMPLE_CHARS]})
 
     def advance(self, watermark: float) -> list[AlertEvent]:
         """Move event time forward to ``watermark``; close every window it passes."""

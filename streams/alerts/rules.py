@@ -1,6 +1,6 @@
 """Declarative alert rules, read from YAML and validated before the worker starts.
 
-A rule says which key to watch (topic, source, channel or a combination), how long a
+A rule says which key to watch (topic, source, channel, entity or a combination), how long a
 window is, how unusual the negative share must be (z-score against the key's own
 EWMA baseline), how many messages a window needs before it counts, and where and how
 to notify. Errors name the file, line and field so a bad deploy fails loudly at start.
@@ -9,6 +9,7 @@ to notify. Errors name the file, line and field so a bad deploy fails loudly at 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence, Set
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from riskpulse.core import RiskPulseError
 from riskpulse.core.resources import deploy_file
 
-KeyField = Literal["topic", "source", "channel"]
-KEY_FIELDS: tuple[str, ...] = ("topic", "source", "channel")
+KeyField = Literal["topic", "source", "channel", "entity"]
+KEY_FIELDS: tuple[str, ...] = ("topic", "source", "channel", "entity")
 DEFAULT_RULES = deploy_file("alert-rules.yaml")
 
 
@@ -67,6 +68,8 @@ class Rule(BaseModel):
     group_interval_s: float = Field(300, ge=0)
     repeat_interval_s: float = Field(4 * 3600, gt=0)
     send_resolved: bool = True
+    watchlist_only: bool = Field(
+        False, description="With key entity: only entities on the watchlist (RISKPULSE_WATCHLIST_FILE) are watched.")
 
     @field_validator("key", "group_by")
     @classmethod
@@ -81,6 +84,12 @@ class Rule(BaseModel):
             raise ValueError(f"group_by {list(self.group_by)} must be a subset of key {list(self.key)}")
         return self
 
+    @model_validator(mode="after")
+    def _watchlist_needs_entity(self) -> "Rule":
+        if self.watchlist_only and "entity" not in self.key:
+            raise ValueError("watchlist_only needs 'entity' in key")
+        return self
+
     @property
     def grouping(self) -> tuple[str, ...]:
         return self.group_by if self.group_by is not None else self.key
@@ -90,6 +99,20 @@ class Rule(BaseModel):
         if any(fields.get(k) != v for k, v in self.where.items()):
             return None
         return json.dumps({k: fields.get(k, "") for k in self.key}, ensure_ascii=False)
+
+    def keys_of(self, fields: dict[str, str], entities: Sequence[str] = (), watched: Set[str] = frozenset()) -> list[str]:
+        """The alert keys a message counts under: one, or with ``entity`` in the key one per entity it names
+        (none when it names none; with ``watchlist_only`` only those in ``watched``); ``where: {entity: X}``
+        keeps messages that name X."""
+        if "entity" in self.where and self.where["entity"] not in entities:
+            return []
+        plain = {k: v for k, v in self.where.items() if k != "entity"}
+        if any(fields.get(k) != v for k, v in plain.items()):
+            return []
+        if "entity" not in self.key:
+            return [json.dumps({k: fields.get(k, "") for k in self.key}, ensure_ascii=False)]
+        named = [e for e in dict.fromkeys(entities) if not self.watchlist_only or e in watched]
+        return [json.dumps({k: e if k == "entity" else fields.get(k, "") for k in self.key}, ensure_ascii=False) for e in named]
 
 
 class RuleSet(BaseModel):

@@ -325,6 +325,12 @@ def watchlist_path(settings: Settings) -> Path:
     return settings.watchlist_file or DEFAULT_WATCHLIST
 
 
+def watchlist_ids(path: Path) -> frozenset[str]:
+    """The entity ids a watchlist lists (what ``watchlist_only`` alert rules watch), without building a catalogue."""
+    entries = _read_yaml(path).get("entities") or []
+    return frozenset(str(e["id"]) for e in entries if isinstance(e, dict) and e.get("id"))
+
+
 @lru_cache(maxsize=4)
 def _cached_extractor(watchlist: Path, mtime: float) -> EntityExtractor:
     return EntityExtractor(Catalogue.load(watchlist=watchlist))

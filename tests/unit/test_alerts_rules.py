@@ -16,7 +16,8 @@ GOOD = """rules:
 def test_default_rules_file_loads():
     rules = load_rules(None)
     assert DEFAULT_RULES.exists()
-    assert {r.name for r in rules.rules} == {"topic-negative-spike", "customer-channel-negative-spike"}
+    assert {r.name for r in rules.rules} == {"topic-negative-spike", "customer-channel-negative-spike",
+                                             "watchlist-entity-negative-spike"}
 
 
 def test_good_rules_and_keys():
@@ -31,7 +32,7 @@ def test_good_rules_and_keys():
 @pytest.mark.parametrize(
     ("change", "line", "field", "words"),
     [
-        (("    key: [topic, channel]", "    key: [topic, colour]"), 3, "rules.0.key.1", "'topic', 'source' or 'channel'"),
+        (("    key: [topic, channel]", "    key: [topic, colour]"), 3, "rules.0.key.1", "'topic', 'source', 'channel' or 'entity'"),
         (("    window_s: 5", "    window_s: -5"), 5, "rules.0.window_s", "greater than 0"),
         (("      - url: http://127.0.0.1:9/hook\n        format", "      - format"), 7, "rules.0.webhooks.0.url", "Field required"),
         (("    window_s: 5", "    window_s: 5\n    treshold_z: 3"), 6, "rules.0.treshold_z", "unknown field"),

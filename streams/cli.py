@@ -58,6 +58,37 @@ def topics() -> None:
     typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
+def entities(
+    file: str = typer.Argument(..., help="JSONL with `id` and `text` per line, or - for standard input."),
+) -> None:
+    """Print each text's entities as JSON lines: {"id", "entities": [{"id", "name", "start", "end"}]}.
+
+    Entity ids are tickers or watchlist ids (RISKPULSE_WATCHLIST_FILE); start/end are character offsets.
+    A line that is not an object with id and text is reported on stderr and the exit code is 1."""
+    import sys
+    from contextlib import nullcontext
+
+    from riskpulse.core import RiskPulseError
+    from riskpulse.streams.enrich.entities import annotate_lines, load_extractor
+
+    try:
+        extractor = load_extractor(get_settings())
+        source = nullcontext(sys.stdin) if file == "-" else open(file, encoding="utf-8")
+    except (RiskPulseError, OSError) as exc:
+        typer.echo(f"entities: {exc}", err=True)
+        raise typer.Exit(2) from None
+    bad = 0
+    with source as lines:
+        for number, output, problem in annotate_lines(lines, extractor):
+            if output is None:
+                bad += 1
+                typer.echo(f"{file}:{number}: {problem}", err=True)
+            else:
+                typer.echo(output)
+    if bad:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (produce, feeds, topics):
+    for command in (produce, feeds, topics, entities):
         app.command(command.__name__)(command)

@@ -146,6 +146,19 @@ class Settings(BaseSettings):
     retrain_threads: int | None = Field(None, ge=1, description="torch CPU threads for retraining; None = torch default.")
     model_reload_check_s: float = Field(2.0, ge=0, description="How often workers look for a newly promoted model.")
 
+    # --- distillation ------------------------------------------------------------------
+    distil_soft_labels: Path | None = Field(
+        None, description="Soft-label file from `riskpulse distil teacher` that `riskpulse train` learns from by default; "
+        "None = hard labels only (RISKPULSE_DISTIL_SOFT_LABELS).")
+    distil_temperature: float = Field(
+        2.0, gt=0, description="Softmax temperature of teacher and student in the soft-label loss (RISKPULSE_DISTIL_TEMPERATURE). "
+        "2.0 is the literature's usual value, not yet a measured choice for RiskPulse.")
+    distil_weight: float = Field(
+        0.5, ge=0, le=1, description="Share of the soft-label loss in a distilled head's loss; the rest is the hard-label "
+        "cross-entropy (RISKPULSE_DISTIL_WEIGHT). 0.5 is unmeasured, like the temperature.")
+    distil_heads: list[Literal["sentiment", "topic"]] = Field(
+        ["sentiment"], description='Heads that learn from the soft labels, JSON list (RISKPULSE_DISTIL_HEADS=\'["sentiment","topic"]\').')
+
     @property
     def bootstrap_servers(self) -> str:
         """Comma-separated bootstrap list: RISKPULSE_KAFKA_BOOTSTRAP, else every loopback broker."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -319,6 +319,24 @@ def _is_shouting(text: str) -> bool:
 def entity_ids(mentions: Iterable[Mention]) -> list[str]:
     """The distinct entities of a message, in order of first mention."""
     return list(dict.fromkeys(m.entity_id for m in mentions))
+
+
+def annotate_lines(lines: Iterable[str], extractor: EntityExtractor) -> Iterator[tuple[int, str | None, str]]:
+    """For each JSONL line with ``id`` and ``text``: (line number, its output line, "") or, for a line that is
+    not such an object, (line number, None, why). Offsets are Python string (code point) indices."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text = row["text"]
+            if not isinstance(text, str):
+                raise TypeError(f"text is a {type(text).__name__}")
+        except (ValueError, KeyError, TypeError) as exc:
+            yield number, None, f"expected a JSON object with id and text ({exc.__class__.__name__}: {exc})"
+            continue
+        mentions = [m.to_dict() for m in extractor.extract(text)]
+        yield number, json.dumps({"id": row.get("id"), "entities": mentions}, ensure_ascii=False), ""
 
 
 def watchlist_path(settings: Settings) -> Path:

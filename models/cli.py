@@ -1,4 +1,4 @@
-"""`riskpulse train`, `riskpulse eval` and `riskpulse models list|show|promote`."""
+"""`riskpulse train`, `riskpulse eval`, `riskpulse distil teacher` and `riskpulse models list|show|promote`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from riskpulse.core.settings import PrecisionName, get_settings
 
 log = logging.getLogger("riskpulse.models")
 models_app = typer.Typer(no_args_is_help=True, help="List, inspect and promote trained model versions.")
+distil_app = typer.Typer(no_args_is_help=True, help="Knowledge distillation: a teacher's soft labels for the student.")
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -39,23 +40,66 @@ def train(
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads; default: torch's choice (all cores)."),
     tag: str = typer.Option("", help="Suffix for the version name."),
     promote: bool = typer.Option(True, "--promote/--no-promote", help="Make the new version current."),
+    soft_labels: Optional[Path] = typer.Option(
+        None, help="Soft-label file from `riskpulse distil teacher` to distil from; default RISKPULSE_DISTIL_SOFT_LABELS "
+        "(none: hard labels only). Temperature, weight, heads: RISKPULSE_DISTIL_*."),
 ) -> None:
     """Fine-tune the topic + sentiment model and register it as a new version."""
     from riskpulse.models.training.trainer import TrainArgs
     from riskpulse.models.training.trainer import train as run_training
 
+    settings = _with_precision(get_settings(), precision)
+    soft_labels = soft_labels or settings.distil_soft_labels
     args = TrainArgs(base_model=base_model, forked_layers=forked_layers, frozen_layers=frozen_layers, epochs=epochs,
-                     batch_size=batch_size, max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag)
-    settings = get_settings()
-    if precision:
-        if precision not in get_args(PrecisionName):
-            raise _fail(ValueError(f"--precision {precision!r}: one of {', '.join(get_args(PrecisionName))}"))
-        settings = settings.model_copy(update={"precision": precision})
+                     batch_size=batch_size, max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag,
+                     soft_labels=str(soft_labels) if soft_labels else None)
     try:
         version = run_training(settings, args, promote=promote, data_root=data)
     except RiskPulseError as error:
         raise _fail(error) from None
     typer.echo(version)
+
+
+def _with_precision(settings, precision: str | None):
+    """The settings with --precision applied (checked against the names the precision rule knows)."""
+    if not precision:
+        return settings
+    if precision not in get_args(PrecisionName):
+        raise _fail(ValueError(f"--precision {precision!r}: one of {', '.join(get_args(PrecisionName))}"))
+    return settings.model_copy(update={"precision": precision})
+
+
+@distil_app.command("teacher")
+def distil_teacher(
+    base_model: str = typer.Option(..., help="Local pretrained encoder directory of the teacher (e.g. a base-size model)."),
+    out: Path = typer.Option(..., help="Soft-label file to write (.jsonl.gz)."),
+    epochs: int = typer.Option(3, help="Most epochs; early stopping on validation macro-F1 may end sooner."),
+    batch_size: int = typer.Option(32, help="Training batch size."),
+    max_length: int = typer.Option(64, help="Tokens per training text."),
+    lr: float = typer.Option(5e-5, help="Encoder learning rate (a base-size encoder wants less than MiniLM's 1e-4)."),
+    seed: int = typer.Option(13, help="Random seed (data order, init, dropout, customer hold-out)."),
+    forked_layers: int = typer.Option(1, help="Top encoder layers kept per task (0 = all shared)."),
+    quick: bool = typer.Option(False, "--quick", help="Subsample and one epoch: tests of the plumbing, not a teacher."),
+    data: Optional[Path] = typer.Option(None, help="Labeled data root; default RISKPULSE_SHARED_DATA."),
+    sample: Optional[Path] = typer.Option(None, help="Unlabelled transfer messages (JSON lines); default: the bundled sample."),
+    precision: Optional[str] = typer.Option(None, help="auto, fp32, bf16 or fp16; default RISKPULSE_PRECISION."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads; default: torch's choice (all cores)."),
+) -> None:
+    """Fine-tune a teacher (registered, not promoted) and write its soft labels for every training text and the transfer set."""
+    from riskpulse.models.training.distil import run_teacher
+    from riskpulse.models.training.trainer import TrainArgs
+
+    settings = _with_precision(get_settings(), precision)
+    args = TrainArgs(base_model=base_model, forked_layers=forked_layers, epochs=epochs, batch_size=batch_size,
+                     max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads)
+    try:
+        soft = run_teacher(settings, args, out, data_root=data, sample=sample)
+    except RiskPulseError as error:
+        raise _fail(error) from None
+    teacher = soft.header["teacher"]
+    typer.echo(f"teacher {teacher['version']}: validation macro-F1 {json.dumps(teacher['validation_macro_f1'])}")
+    typer.echo(f"{soft.header['rows']} soft labels in {out} (by source {soft.header['texts_by_source']}; "
+               f"evaluation texts left out {soft.header['excluded_evaluation_texts_by_source']})")
 
 
 def resolve_label_map(spec: str | None, labels: set[str], task: str | None, hint: str) -> tuple[dict[str, str], str | None]:
@@ -83,19 +127,25 @@ def resolve_label_map(spec: str | None, labels: set[str], task: str | None, hint
 
 
 def evaluate_cmd(
-    data: Path = typer.Option(..., "--data", help="CSV with columns text,label (or text,topic / text,sentiment)."),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="CSV with columns text,label (or text,topic / text,sentiment); default: every held-out "
+        "source in the shared data folder, reported per source (news tweets, PhraseBank, customer sets)."),
     task: Optional[str] = typer.Option(None, help="sentiment or topic; default: inferred from the labels."),
     model: Optional[str] = typer.Option(None, help="Model version; default: the registry's current."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     label_map: Optional[str] = typer.Option(None, help="Dataset name, JSON file or 'src=dst,…' mapping source labels."),
     out: Optional[Path] = typer.Option(None, help="Report directory; default <home>/reports."),
 ) -> None:
-    """Score a model on a labeled CSV: accuracy, macro-F1, per-class table, JSON report and confusion PNG."""
+    """Score a model: accuracy, macro-F1, ECE, the negative class; per source, or on one labeled CSV with its
+    per-class table, JSON report and confusion PNG."""
     from riskpulse.models.training.data import map_labels
     from riskpulse.models.training.evaluation import evaluate, format_table, write_report
     from riskpulse.models.serving.inference import Engine
 
     settings = get_settings()
+    if data is None:
+        _evaluate_sources(settings, model, as_json, out)
+        return
     try:
         if task is not None and task not in TASK_LABELS:
             raise DataError(f"--task {task!r} is not a task; use 'sentiment' or 'topic'")
@@ -128,6 +178,29 @@ def evaluate_cmd(
         typer.echo(f"model {engine.version} · task {task} · {data} ({engine.texts_truncated} texts truncated)")
         typer.echo(format_table(result))
         typer.echo(f"report: {report_dir / name}.json, confusion matrix: {report_dir / name}.png")
+
+
+def _evaluate_sources(settings, model: str | None, as_json: bool, out: Path | None) -> None:
+    """`riskpulse eval` without --data: each held-out source of the shared data folder on its own."""
+    from riskpulse.models.serving.inference import Engine
+    from riskpulse.models.training.calibration import ECE_BINS
+    from riskpulse.models.training.evaluation import evaluate_sources, format_sources
+
+    try:
+        engine = Engine.load(settings, model)
+        results = evaluate_sources(engine, settings.shared_data)
+    except RiskPulseError as error:
+        raise _fail(error) from None
+    path = (out or settings.home / "reports") / f"eval-{engine.version}-sources.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps({**results, "sources": {name: {k: v for k, v in r.items() if k != "confusion"}
+                                                       for name, r in results["sources"].items()}}))
+    else:
+        typer.echo(f"model {engine.version} · {settings.shared_data} · ECE: {ECE_BINS} bins, the served (calibrated) probability")
+        typer.echo(format_sources(results))
+        typer.echo(f"report: {path}")
 
 
 @models_app.command("list")
@@ -171,3 +244,4 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("eval")(evaluate_cmd)
     app.add_typer(models_app, name="models")
+    app.add_typer(distil_app, name="distil")

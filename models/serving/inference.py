@@ -5,7 +5,9 @@ tweets do not pay for long complaints), then run under ``torch.inference_mode`` 
 :mod:`riskpulse.models.serving.precision` chooses. Each batch's results come back to the host in
 one transfer. On CUDA the batches are pipelined: the next batch is padded and copied (pinned, non
 blocking) while the GPU computes the current one, and the engine waits only for a batch's results,
-never for the work queued after it. Texts longer than ``settings.max_length``
+never for the work queued after it. Probabilities are calibrated: each head's logits are divided by
+the version's fitted temperature (:mod:`riskpulse.models.serving.calibration`) before the softmax.
+Texts longer than ``settings.max_length``
 tokens are truncated; the engine counts them and logs the count with the model version, so a
 drift towards long messages is visible.
 """
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from riskpulse.models.serving.calibration import Temperatures
 from riskpulse.models.serving.network import MultiTaskClassifier, load_model, pad_ids, preprocess, to_device
 from riskpulse.models.serving.precision import Precision, choose_precision
 from riskpulse.models.serving.registry import Registry
@@ -69,7 +72,7 @@ class _Pending:
             self.host, self.ready = packed, None
 
     def result(self) -> list[list[float]]:
-        """[topic index, topic prob, sentiment index, sentiment prob] per row; waits only for this batch."""
+        """The packed result row of each text in the batch; waits only for this batch."""
         if self.ready is not None:
             self.ready.synchronize()
         return self.host.tolist()
@@ -79,11 +82,12 @@ class Engine:
     def __init__(
         self, model: MultiTaskClassifier, tokenizer, labels: dict[str, list[str]], version: str,
         device: torch.device, max_length: int = 128, batch_size: int | None = None,
-        precision: Precision | None = None, cast_weights: bool = True,
+        precision: Precision | None = None, cast_weights: bool = True, temperatures: Temperatures | None = None,
     ) -> None:
         """`precision` defaults to the device's rule. With `cast_weights` (serving) a reduced-precision
         GPU model is cast to that dtype outright; without it (validating a model in training, whose
-        weights must stay fp32) the forward pass runs under autocast."""
+        weights must stay fp32) the forward pass runs under autocast. `temperatures` (default 1, the raw
+        softmax) calibrate the probabilities; they never change a label."""
         self.version = version
         self.device = device
         self.max_length = max_length
@@ -92,6 +96,7 @@ class Engine:
         self.topics = labels["topic"]
         self.sentiments = labels["sentiment"]
         self.precision = precision or choose_precision(device)
+        self.temperatures = temperatures or Temperatures()
         self.model = model.to(device).eval()
         self.pad_id = tokenizer.pad_token_id or 0
         self._weights_cast = cast_weights and self.precision.casts_weights
@@ -109,9 +114,10 @@ class Engine:
         model, tokenizer, labels = load_model(path)
         device = pick_device(settings.device)
         engine = cls(model, tokenizer, labels, version, device, settings.max_length, settings.inference_batch_size,
-                     choose_precision(device, settings.precision))
-        log.info("loaded model version %s from %s on %s (max_length=%s, batch %d)",
-                 version, path, engine.precision.describe(), settings.max_length, engine.batch_size)
+                     choose_precision(device, settings.precision), temperatures=Temperatures.load(path))
+        log.info("loaded model version %s from %s on %s (max_length=%s, batch %d, temperatures topic %.3f sentiment %.3f)",
+                 version, path, engine.precision.describe(), settings.max_length, engine.batch_size,
+                 engine.temperatures.topic, engine.temperatures.sentiment)
         return engine
 
     def _encode(self, prepared: list[str]) -> tuple[list[list[int]], int]:
@@ -125,15 +131,31 @@ class Engine:
                 truncated += 1
         return encoded, truncated
 
-    def _launch(self, ids: np.ndarray, mask: np.ndarray) -> torch.Tensor:
-        """Queue one forward pass; its four result rows packed in one tensor (still on the device)."""
+    def _launch(self, ids: np.ndarray, mask: np.ndarray, pack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Queue one forward pass; `pack` turns its (topic, sentiment) logits into one result tensor (still on the device)."""
         topic_logits, sentiment_logits = self.model(to_device(ids, self.device), to_device(mask, self.device))
-        t_prob, t_idx = topic_logits.float().softmax(-1).max(-1)
-        s_prob, s_idx = sentiment_logits.float().softmax(-1).max(-1)
+        return pack(topic_logits.float(), sentiment_logits.float())
+
+    def _pack_scores(self, topic_logits: torch.Tensor, sentiment_logits: torch.Tensor) -> torch.Tensor:
+        """[topic index, topic prob, sentiment index, sentiment prob] per row, probabilities calibrated."""
+        t_prob, t_idx = (topic_logits / self.temperatures.topic).softmax(-1).max(-1)
+        s_prob, s_idx = (sentiment_logits / self.temperatures.sentiment).softmax(-1).max(-1)
         return torch.stack([t_idx.float(), t_prob, s_idx.float(), s_prob], dim=1)
 
     def classify(self, texts: Sequence[str]) -> list[Scores]:
-        """Topic and sentiment with probabilities for each text, in input order."""
+        """Topic and sentiment with (calibrated) probabilities for each text, in input order."""
+        return [Scores(self.topics[int(t_idx)], t_prob, self.sentiments[int(s_idx)], s_prob, self.version)
+                for t_idx, t_prob, s_idx, s_prob in self._run(texts, self._pack_scores)]
+
+    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (uncalibrated) topic and sentiment logits, float32, one row per text in input order: what
+        calibration is fitted on and what a teacher's soft labels are made of."""
+        rows = np.asarray(self._run(texts, lambda t, s: torch.cat([t, s], dim=1)), dtype=np.float32)
+        rows = rows.reshape(len(texts), len(self.topics) + len(self.sentiments))
+        return rows[:, : len(self.topics)], rows[:, len(self.topics) :]
+
+    def _run(self, texts: Sequence[str], pack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> list[list[float]]:
+        """Every text through the model in length-sorted batches; `pack`'s row per text, in input order."""
         empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
         if empty:
             raise EmptyTextError(
@@ -146,14 +168,14 @@ class Engine:
         # real traffic, and costs far more compute than the one tokenizer call it would save.
         encoded, truncated = self._encode([preprocess(text) for text in texts])
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        results: list[Scores | None] = [None] * len(texts)
+        results: list[list[float] | None] = [None] * len(texts)
         pending: _Pending | None = None
         autocast = self.precision.autocast() if not self._weights_cast else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 ids, mask = pad_ids([encoded[i] for i in rows], self.pad_id)  # overlaps the GPU's previous batch
-                queued = _Pending(rows, self._launch(ids, mask))
+                queued = _Pending(rows, self._launch(ids, mask, pack))
                 if pending is not None:
                     self._collect(pending, results)
                 pending = queued
@@ -165,6 +187,7 @@ class Engine:
             log.info("model %s: truncated %d of %d texts to %d tokens", self.version, truncated, len(texts), self.max_length)
         return results  # type: ignore[return-value]
 
-    def _collect(self, pending: _Pending, results: list[Scores | None]) -> None:
-        for i, (t_idx, t_prob, s_idx, s_prob) in zip(pending.rows, pending.result()):
-            results[i] = Scores(self.topics[int(t_idx)], t_prob, self.sentiments[int(s_idx)], s_prob, self.version)
+    @staticmethod
+    def _collect(pending: _Pending, results: list[list[float] | None]) -> None:
+        for i, row in zip(pending.rows, pending.result()):
+            results[i] = row

@@ -2,7 +2,9 @@
 
 Macro-F1 averages over the classes present in the gold labels, so evaluating the news-topic set
 is not dragged down by customer topics that cannot occur in it (predictions of those still count
-as errors).
+as errors). Each result also carries the expected calibration error of the served (calibrated)
+probability, and sentiment results the negative class on its own: negative recall is what a risk
+team pays for. :func:`evaluate_sources` scores every labelled source in the shared data folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ from typing import Any
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from riskpulse.models.serving.inference import Engine
+from riskpulse.models.training.calibration import ECE_BINS, expected_calibration_error
+from riskpulse.models.training.data import DataError, load_dataset
+
+# What `riskpulse eval` reports without --data: (name, task, dataset files) per source. Every file is
+# held out from training: official validation splits, test splits, and PhraseBank (evaluation-only).
+EVAL_SOURCES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("news tweets", "sentiment", (("twitter-financial-news-sentiment", "validation"),)),
+    ("phrasebank", "sentiment", (("financial-phrasebank", "test"),)),
+    ("news tweets", "topic", (("twitter-financial-news-topic", "validation"),)),
+    ("banking77", "topic", (("banking77", "test"),)),
+    ("cfpb", "topic", (("cfpb-complaints-sample", "test"),)),
+    ("customer sets", "topic", (("banking77", "test"), ("cfpb-complaints-sample", "test"))),
+)
 
 
 def report(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
@@ -41,26 +56,63 @@ def majority_baseline(train_labels: Sequence[str], y_true: Sequence[str]) -> dic
     return report(y_true, [majority] * len(y_true))
 
 
-def predict(engine: Engine, texts: Sequence[str], task: str) -> list[str]:
-    scores = engine.classify(texts)
-    return [s.sentiment if task == "sentiment" else s.topic for s in scores]
-
-
 def evaluate(engine: Engine, texts: Sequence[str], labels: Sequence[str], task: str) -> dict[str, Any]:
-    result = report(labels, predict(engine, texts, task))
-    result.update(task=task, model_version=engine.version)
+    """The report of `task` on labelled texts, with the ECE of the served probability and, for sentiment, the negative class."""
+    scores = engine.classify(texts)
+    sentiment = task == "sentiment"
+    predicted = [s.sentiment if sentiment else s.topic for s in scores]
+    confidence = [s.sentiment_prob if sentiment else s.topic_prob for s in scores]
+    result = report(labels, predicted)
+    result.update(task=task, model_version=engine.version, ece=expected_calibration_error(
+        confidence, [p == g for p, g in zip(predicted, labels)]), ece_bins=ECE_BINS)
+    if sentiment:
+        result["negative"] = result["per_class"].get("negative", {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
     return result
+
+
+def evaluate_sources(engine: Engine, root: Path) -> dict[str, Any]:
+    """Every labelled held-out source in `root`, each on its own: ``{"<source> · <task>": report}``."""
+    results: dict[str, Any] = {}
+    missing: set[str] = set()
+    for name, task, files in EVAL_SOURCES:
+        rows, used = [], []
+        for dataset, split in files:
+            file = f"{dataset}/{split}.csv"
+            if (root / file).is_file():
+                rows += load_dataset(root, dataset, split)
+                used.append(file)
+            else:
+                missing.add(file)
+        if rows:
+            results[f"{name} · {task}"] = evaluate(engine, [r.text for r in rows], [r.label for r in rows], task) | {"files": used}
+    if not results:
+        raise DataError(f"{root} holds none of the evaluation files {sorted({f'{d}/{s}.csv' for _, _, fs in EVAL_SOURCES for d, s in fs})}")
+    return {"model_version": engine.version, "data": str(root), "missing": sorted(missing), "sources": results}
 
 
 def format_table(result: dict[str, Any]) -> str:
     """The human-readable summary `riskpulse eval` prints."""
     width = max([len(k) for k in result["per_class"]] + [10])
+    ece = f"  ECE={result['ece']:.4f}" if "ece" in result else ""
     lines = [
-        f"n={result['n']}  accuracy={result['accuracy']:.4f}  macro-F1={result['macro_f1']:.4f}",
+        f"n={result['n']}  accuracy={result['accuracy']:.4f}  macro-F1={result['macro_f1']:.4f}{ece}",
         f"{'class':<{width}}  precision  recall     f1  support",
     ]
     for label, m in result["per_class"].items():
         lines.append(f"{label:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
+    return "\n".join(lines)
+
+
+def format_sources(results: dict[str, Any]) -> str:
+    """One line per source: the figures `riskpulse eval` prints without --data."""
+    width = max(len(name) for name in results["sources"]) + 2
+    lines = [f"{'source':<{width}}{'n':>6}  accuracy  macro-F1     ECE  negative P / R / F1"]
+    for name, r in results["sources"].items():
+        negative = r.get("negative")
+        shown = f"{negative['precision']:.3f} / {negative['recall']:.3f} / {negative['f1']:.3f}" if negative else "-"
+        lines.append(f"{name:<{width}}{r['n']:>6}  {r['accuracy']:8.4f}  {r['macro_f1']:8.4f}  {r['ece']:6.4f}  {shown}")
+    if results["missing"]:
+        lines.append(f"(not found, skipped: {', '.join(results['missing'])})")
     return "\n".join(lines)
 
 

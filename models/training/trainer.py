@@ -5,7 +5,10 @@ marker for the other; each head's loss is averaged over the rows that label it. 
 length-bucketed (sorted within shuffled chunks) so short tweets are not padded to complaint
 length. After every epoch the model is scored on the validation sets; training keeps the best
 weights by mean macro-F1 and stops early when that stops improving. Nothing is resumed: each
-run starts from the pretrained encoder.
+run starts from the pretrained encoder. The kept weights' validation logits then fit one softmax
+temperature per head (calibrated ``*_prob`` in serving; ECE before and after in metrics.json).
+With a soft-label file (:mod:`riskpulse.models.training.distil`) each distilled head also learns
+the teacher's distributions, on its own rows and on rows labelled for the other task.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from transformers import get_linear_schedule_with_warmup
 from riskpulse.models.training.data import (
     CUSTOMER_DATASETS, SENTIMENT_LABELS, TASK_LABELS, TOPIC_LABELS, DataError, Example, subsample, training_data,
 )
-from riskpulse.models.training.evaluation import majority_baseline, predict, report, write_report
+from riskpulse.models.training import distil
+from riskpulse.models.training.calibration import calibrate_heads
+from riskpulse.models.training.evaluation import majority_baseline, report, write_report
 from riskpulse.models.serving.inference import Engine, pick_device
 from riskpulse.models.serving.precision import choose_precision, cpu_model
 from riskpulse.models.serving.network import (
@@ -71,6 +76,7 @@ class TrainArgs:
     threads: int | None = None  # torch CPU threads; None = torch default
     tag: str = field(default="")  # appended to the version name
     tasks: tuple[str, ...] = ("topic", "sentiment")  # one task = a single-task model for comparisons; never promoted
+    soft_labels: str | None = None  # a `riskpulse distil teacher` file; None = hard labels only
 
     def effective_epochs(self) -> int:
         return 1 if self.quick else self.epochs
@@ -103,18 +109,23 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
     return batches
 
 
-def _validate(engine: Engine, validation: dict[str, list[Example]]) -> tuple[float, dict[str, Any]]:
-    """Per-set reports and the early-stopping score: mean macro-F1 of sentiment, news topic and customer topic."""
-    reports, customer_gold, customer_pred = {}, [], []
+def _validate(engine: Engine, validation: dict[str, list[Example]]) -> tuple[float, dict[str, Any], dict[str, np.ndarray]]:
+    """Per-set reports, the early-stopping score (mean macro-F1 of sentiment, news topic and customer
+    topic) and each set's logits for its task's head (kept for calibration: no second pass)."""
+    reports, logits, customer_gold, customer_pred = {}, {}, [], []
     for name, rows in validation.items():
-        gold, pred = [r.label for r in rows], predict(engine, [r.text for r in rows], rows[0].task)
+        topic_logits, sentiment_logits = engine.logits([r.text for r in rows])
+        sentiment = rows[0].task == "sentiment"
+        logits[name] = sentiment_logits if sentiment else topic_logits
+        names = engine.sentiments if sentiment else engine.topics
+        gold, pred = [r.label for r in rows], [names[i] for i in logits[name].argmax(axis=1)]
         reports[name] = report(gold, pred) | {"task": rows[0].task, "model_version": engine.version}
         if name in CUSTOMER_DATASETS:
             customer_gold, customer_pred = customer_gold + gold, customer_pred + pred
     parts = [reports[n]["macro_f1"] for n in ("twitter-financial-news-sentiment", "twitter-financial-news-topic") if n in reports]
     if customer_gold:
         parts.append(report(customer_gold, customer_pred)["macro_f1"])
-    return float(np.mean(parts)), reports
+    return float(np.mean(parts)), reports, logits
 
 
 def train(
@@ -142,6 +153,16 @@ def train(
         validation = {k: subsample(v, args.quick_eval_rows, args.seed) for k, v in validation.items()}
     if prepare_rows is not None:  # retraining merges analyst labels into the rows
         rows = prepare_rows(rows)
+    soft_targets = None
+    if args.soft_labels:
+        soft = distil.SoftLabels.load(Path(args.soft_labels))
+        distil.check_inputs(soft, data.fingerprints, Path(args.soft_labels))
+        transfer = distil.transfer_rows(soft, rows)
+        rows = rows + (subsample(transfer, None, args.seed, args.quick_fraction) if args.quick else transfer)
+        soft_targets = distil.soft_targets(soft, rows, tuple(settings.distil_heads), settings.distil_temperature,
+                                           settings.distil_weight)
+        log.info("distilling from %s (teacher %s): %s", args.soft_labels, soft.header["teacher"]["version"],
+                 distil.coverage(soft_targets, rows))
     labels = {"topic": list(TOPIC_LABELS), "sentiment": list(SENTIMENT_LABELS)}
     topic_index = {label: i for i, label in enumerate(TOPIC_LABELS)}
     sentiment_index = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
@@ -185,7 +206,7 @@ def train(
     rng = random.Random(args.seed)
     engine = Engine(model, tokenizer, labels, "training", device, args.max_length, precision=precision, cast_weights=False)
 
-    best_score, best_state, best_reports, best_epoch, history = -1.0, None, {}, 0, []
+    best_score, best_state, best_reports, best_epoch, best_logits, history = -1.0, None, {}, 0, {}, []
     for epoch in range(1, epochs + 1):
         epoch_started = time.monotonic()
         model.train()
@@ -199,10 +220,14 @@ def train(
                 t_logits, s_logits = model(ids, mask)
             t_logits, s_logits = t_logits.float(), s_logits.float()
             loss = torch.zeros((), device=device)
-            if (t_host != IGNORE).any():  # decided on the host: no device sync
-                loss = loss + topic_loss(t_logits, to_device(t_host, device))
-            if (s_host != IGNORE).any():
-                loss = loss + sentiment_loss(s_logits, to_device(s_host, device))
+            hard = {  # decided on the host: no device sync
+                "topic": topic_loss(t_logits, to_device(t_host, device)) if (t_host != IGNORE).any() else None,
+                "sentiment": sentiment_loss(s_logits, to_device(s_host, device)) if (s_host != IGNORE).any() else None,
+            }
+            for head, logits in (("topic", t_logits), ("sentiment", s_logits)):
+                part = soft_targets.head_loss(head, np.asarray(batch), logits, hard[head]) if soft_targets else hard[head]
+                if part is not None:
+                    loss = loss + part
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -215,14 +240,14 @@ def train(
                 progress.set_postfix(loss=f"{running.item() / step:.3f}")
         model.eval()  # no dropout while validating
         validate_started = time.monotonic()  # where the time goes: steps vs validation, per epoch
-        score, reports = _validate(engine, validation)
+        score, reports, logits = _validate(engine, validation)
         history.append({"epoch": epoch, "score": score, "loss": running.item() / max(1, len(progress)),
                         "train_seconds": round(validate_started - epoch_started, 1),
                         "validate_seconds": round(time.monotonic() - validate_started, 1),
                         **{name: r["macro_f1"] for name, r in reports.items()}})
         log.info("epoch %d: validation mean macro-F1 %.4f %s", epoch, score, {n: round(r["macro_f1"], 4) for n, r in reports.items()})
         if score > best_score:
-            best_score, best_reports, best_epoch = score, reports, epoch
+            best_score, best_reports, best_epoch, best_logits = score, reports, epoch, logits
             best_state = copy.deepcopy({k: v.detach().to("cpu") for k, v in model.state_dict().items()})
         elif epoch - best_epoch >= args.patience:
             log.info("early stop after epoch %d: no gain since epoch %d", epoch, best_epoch)
@@ -230,10 +255,14 @@ def train(
     assert best_state is not None
     model.load_state_dict(best_state)
     model.to("cpu").eval()
+    temperatures, calibration = calibrate_heads(best_logits, validation, labels)
+    log.info("calibration: %s", {head: {k: round(c[k], 4) for k in ("temperature", "ece_before", "ece_after_heldout")}
+                                 for head, c in calibration.items() if c["n"]})
 
     train_labels = {task: [r.label for r in rows if r.task == task] for task in ("topic", "sentiment")}
     metrics = {
-        "score": best_score, "best_epoch": best_epoch, "history": history,
+        "score": best_score, "best_epoch": best_epoch, "history": history, "calibration": calibration,
+        "distillation": distil.coverage(soft_targets, rows) if soft_targets else None,
         "validation": {name: {k: v for k, v in r.items() if k != "confusion"} for name, r in best_reports.items()},
         "majority_baseline_macro_f1": {
             name: majority_baseline(train_labels[rs[0].task], [x.label for x in rs])["macro_f1"] for name, rs in validation.items()
@@ -243,6 +272,8 @@ def train(
     version = Registry.new_version_name(("quick" if args.quick else "") + args.tag)
     with registry.write(version) as out:
         save_model(out, model, tokenizer, labels)
+        temperatures.save(out, fitted_on={head: {k: c.get(k) for k in ("n", "ece_before", "ece_after", "ece_after_heldout")}
+                                          for head, c in calibration.items()})
         training_record: dict[str, Any] = asdict(args) | {
             "base_model_resolved": str(base), "forked_layers": model.forked_layers, "device": str(device),
             "precision": precision.name, "cpu": cpu_model() if device.type == "cpu" else None,

@@ -40,6 +40,8 @@ def test_eval_json_has_the_agreed_fields_and_writes_reports(cli, tmp_path: Path)
     assert report["task"] == "sentiment" and report["n"] == 4
     assert 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
     assert set(report["per_class"]) == {"negative", "neutral", "positive"}
+    assert 0 <= report["ece"] <= 1 and report["ece_bins"] == 15
+    assert report["negative"] == report["per_class"]["negative"] and report["negative"]["support"] == 2
     assert len(list((tmp_path / "reports").glob("*.json"))) == 1 and len(list((tmp_path / "reports").glob("*.png"))) == 1
 
 

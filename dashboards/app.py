@@ -1,6 +1,6 @@
 """RiskPulse dashboard entry point: ``riskpulse dashboard`` runs ``streamlit run`` on this file.
 
-Login first (when bound off loopback or forced by settings), then five pages.
+Login first (when bound off loopback or forced by settings), then six pages.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import streamlit as st
 
 from riskpulse.dashboards import auth
 from riskpulse.dashboards.common import settings
-from riskpulse.dashboards.views import alerts, explore, label, models, overview
+from riskpulse.dashboards.views import alerts, entities, explore, label, models, overview
 
 log = logging.getLogger("riskpulse.dashboard")
 
@@ -61,6 +61,7 @@ def main() -> None:
         [
             st.Page(overview.render, title="Overview", icon=":material/monitoring:", url_path="overview", default=True),
             st.Page(alerts.render, title="Alerts", icon=":material/notifications:", url_path="alerts"),
+            st.Page(entities.render, title="Entities", icon=":material/domain:", url_path="entities"),
             st.Page(explore.render, title="Explore", icon=":material/search:", url_path="explore"),
             st.Page(label.render, title="Label", icon=":material/label:", url_path="label"),
             st.Page(models.render, title="Models", icon=":material/model_training:", url_path="models"),

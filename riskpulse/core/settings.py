@@ -124,6 +124,17 @@ class Settings(BaseSettings):
         ["CN", "US"], description="Regions whose national phone formats are recognised (numbers written with + and a "
         'country code are found whatever the region), JSON list (RISKPULSE_PII_PHONE_REGIONS=\'["CN","US","GB"]\').')
 
+    # --- stories (near-duplicate grouping) -----------------------------------------------
+    stories: bool = Field(True, description="Group near-duplicate messages into stories in the worker (RISKPULSE_STORIES).")
+    story_threshold: float = Field(
+        0.6, gt=0, le=1, description="Estimated Jaccard similarity of two texts' shingles that makes them one story "
+        "(RISKPULSE_STORY_THRESHOLD); cut copies also join by containment.")
+    story_horizon_s: float = Field(
+        24 * 3600, gt=0, description="How far back in event time a message finds its story (RISKPULSE_STORY_HORIZON_S).")
+    story_max_entries: int = Field(
+        100_000, ge=1, description="Most messages a worker's story index holds, ~4 KB each; past it the oldest go "
+        "even within the horizon (RISKPULSE_STORY_MAX_ENTRIES).")
+
     # --- dashboard -------------------------------------------------------------------
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501

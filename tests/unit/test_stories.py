@@ -1,0 +1,108 @@
+"""Near-duplicate stories: what joins a story, what stays apart, and ids that survive redelivery and restarts."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from riskpulse.core.schema import ScoredMessage
+from riskpulse.streams.enrich.stories import StoryIndex, StoryParams, normalise
+from riskpulse.streams.store.messages import MESSAGES_TABLE
+from riskpulse.streams.worker.batching import process_batch
+from tests.fakes import FakeEngine, FakeStore, record
+from tests.reprints import bcubed, pairwise, relink, replay, retweet, reword, truncate
+
+HEADLINE = "Piper Sandler downgrades DocuSign to sell, citing elevated risks amid CEO transition  https://t.co/1EmtywmYpr"
+OTHERS = [
+    "Buy Las Vegas Sands as travel to Singapore builds, Wells Fargo says  https://t.co/fLS2w57iCz",
+    "Analysts react to Tesla's latest earnings, break down what's next for electric car maker  https://t.co/kwhoE6W06u",
+    "Why don't I see my top up in my wallet? I topped up yesterday and nothing arrived",
+    "The ECB kept rates on hold and signalled patience as euro-zone inflation cooled for a third month",
+    "Oil prices slid more than 3% after OPEC+ said it would raise output from next quarter",
+]
+
+
+def test_normalising_drops_what_reprinting_changes():
+    assert normalise("RT @zerohedge: Fed holds &amp; signals cuts https://t.co/x") == "fed holds signals cuts"
+    assert normalise("Fed holds and signals cu… https://t.co/y") == "fed holds and signals"  # the cut word goes
+    assert normalise("rt @a: RT @b: Same") == "same"
+
+
+def test_retweets_relinked_truncated_and_reworded_copies_join_the_first_message():
+    rng = random.Random(1)
+    copies = [retweet(HEADLINE, rng), relink(HEADLINE, rng), truncate(HEADLINE, rng), reword(HEADLINE, rng)]
+    index = StoryIndex()
+    ids = index.assign([("first", 0.0, HEADLINE)] + [(f"copy-{i}", 1.0 + i, text) for i, text in enumerate(copies)])
+    assert ids == ["first"] * 5, list(zip(ids, copies))
+
+
+def test_distinct_messages_and_template_headlines_with_other_figures_stay_apart():
+    texts = OTHERS + ["Twitter EPS misses by $0.02, beats on revenue", "Luminex EPS misses by $0.08, beats on revenue"]
+    index = StoryIndex()
+    assert index.assign((f"m-{i}", float(i), text) for i, text in enumerate(texts)) == [f"m-{i}" for i in range(len(texts))]
+
+
+def test_a_redelivered_message_gets_its_story_back_without_growing_the_index():
+    index = StoryIndex()
+    first = index.assign([("a", 0.0, HEADLINE), ("b", 1.0, "RT @x: " + HEADLINE), ("c", 2.0, OTHERS[0])])
+    assert index.assign([("b", 1.0, "RT @x: " + HEADLINE), ("c", 2.0, OTHERS[0])]) == first[1:]
+    assert first == ["a", "a", "c"] and len(index) == 3
+
+
+def test_memory_is_bounded_by_horizon_and_entries():
+    index = StoryIndex(StoryParams(horizon_s=3600, max_entries=3))
+    index.assign([("old", 0.0, HEADLINE)])
+    assert index.assign([("late-copy", 3601.0, HEADLINE)]) == ["late-copy"]  # the original fell out of the horizon
+    index.assign((f"o-{i}", 3602.0 + i, text) for i, text in enumerate(OTHERS))
+    assert len(index) == 3
+    assert index.assign([("copy", 4000.0, OTHERS[0])]) == ["copy"]  # evicted by count
+    assert index.assign([("copy-2", 4001.0, OTHERS[-1])]) == ["o-4"]  # still held
+
+
+def test_an_index_reloaded_from_stored_rows_continues_as_if_it_had_never_stopped():
+    originals = [(f"o{i}", "news", text) for i, text in enumerate([HEADLINE, *OTHERS])]
+    stream = replay(originals, copy_share=0.4, seed=3, mean_delay_s=60)
+    messages = [(m.id, m.ts, m.text) for m in stream]
+    continuous = StoryIndex().assign(messages)
+    half = len(messages) // 2
+    before = StoryIndex().assign(messages[:half])
+    restarted = StoryIndex()
+    restarted.load((mid, story, ts, text) for (mid, ts, text), story in zip(messages[:half], before))
+    assert before + restarted.assign(messages[half:]) == continuous
+    assert restarted.assign(messages[:half]) == before  # a batch redelivered after the restart
+
+
+def test_a_planted_replay_is_grouped_with_high_precision_and_recall():
+    originals = [(f"o{i}", "news", text) for i, text in enumerate([HEADLINE, *OTHERS])]
+    stream = replay(originals, copy_share=0.4, seed=11)
+    predicted = StoryIndex().assign((m.id, m.ts, m.text) for m in stream)
+    truth = [m.story for m in stream]
+    assert min(pairwise(truth, predicted) + bcubed(truth, predicted)) >= 0.9, list(zip(truth, predicted))
+
+
+def test_cluster_scores_know_perfect_and_merged_groupings():
+    truth = ["a", "a", "b", "b"]
+    assert pairwise(truth, ["x", "x", "y", "y"]) == (1.0, 1.0)
+    assert pairwise(truth, ["x", "x", "x", "x"]) == (2 / 6, 1.0)
+    assert bcubed(truth, ["x", "y", "z", "w"]) == (1.0, 0.5)
+
+
+def _raw(i: int, text: str) -> bytes:
+    return json.dumps({"id": f"m-{i}", "source": "news", "channel": f"wire-{i}", "ts": f"2026-01-02T00:00:{i:02d}Z",
+                       "text": text}).encode()
+
+
+def test_the_worker_stores_and_emits_each_message_with_its_story_and_a_redelivery_keeps_them():
+    store, index = FakeStore(), StoryIndex()
+    batch = [record(_raw(0, HEADLINE), 0), record(_raw(1, OTHERS[0]), 1), record(_raw(2, "RT @wsj: " + HEADLINE), 2)]
+    result = process_batch(batch, FakeEngine(), store, stories=index)
+    assert [m.story_id for m in result.scored] == ["m-0", "m-1", "m-0"]
+    assert [r["story_id"] for r in store.tables[MESSAGES_TABLE]] == ["m-0", "m-1", "m-0"]
+    assert ScoredMessage.model_validate_json(result.scored[2].model_dump_json()).story_id == "m-0"
+    again = process_batch(batch[1:], FakeEngine(), store, stories=index)
+    assert [m.story_id for m in again.scored] == ["m-1", "m-0"] and "stories" in again.seconds
+
+
+def test_without_a_grouper_every_message_is_its_own_story():
+    result = process_batch([record(_raw(0, HEADLINE), 0), record(_raw(1, HEADLINE), 1)], FakeEngine(), FakeStore())
+    assert [m.story_id for m in result.scored] == ["m-0", "m-1"]

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from riskpulse.core.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, dead_letter, parse_message
+from riskpulse.streams.enrich.pii import DEFAULT_MASKER, PiiMasker, mask_dead_letter, mask_message
 from riskpulse.streams.store.entities import ENTITY_MENTIONS_TABLE, mention_rows
 from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE, dead_letter_row, message_row
 
@@ -91,7 +92,15 @@ def split_valid(records: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, Mes
     return valid, dead
 
 
-def to_scored(msg: Message, scores: Any, now: datetime) -> ScoredMessage:
+def masked(
+    valid: Sequence[tuple[RawRecord, Message]], masker: PiiMasker,
+) -> tuple[list[tuple[RawRecord, Message]], list[list[str]]]:
+    """Each message with personal data masked out of its text and meta, and the kinds masked, in order."""
+    pairs = [mask_message(msg, masker) for _, msg in valid]
+    return [(rec, msg) for (rec, _), (msg, _) in zip(valid, pairs, strict=True)], [kinds for _, kinds in pairs]
+
+
+def to_scored(msg: Message, scores: Any, now: datetime, pii: Sequence[str] = ()) -> ScoredMessage:
     """A message with the classifier's verdict (any object with the ``riskpulse.models.serving.inference.Scores`` fields)."""
     return ScoredMessage(
         **msg.model_dump(),
@@ -101,25 +110,29 @@ def to_scored(msg: Message, scores: Any, now: datetime) -> ScoredMessage:
         sentiment_prob=scores.sentiment_prob,
         model_version=scores.model_version,
         processed_at=now,
+        pii=list(pii),
     )
 
 
-def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier) -> tuple[list[ScoredMessage], list[DeadLetter]]:
+def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier,
+             pii: Sequence[Sequence[str]] | None = None) -> tuple[list[ScoredMessage], list[DeadLetter]]:
     """Classify the batch in one call; if the engine rejects it, retry one by one so a
-    single text it cannot score becomes a dead letter instead of stalling the partition."""
+    single text it cannot score becomes a dead letter instead of stalling the partition.
+    ``pii`` holds each message's masked kinds, kept in its scored record."""
     if not valid:
         return [], []
     now = datetime.now(timezone.utc)
+    kinds = pii if pii is not None else [()] * len(valid)
     try:
         scores = engine.classify([msg.text for _, msg in valid])
-        return [to_scored(msg, s, now) for (_, msg), s in zip(valid, scores, strict=True)], []
+        return [to_scored(msg, s, now, k) for (_, msg), s, k in zip(valid, scores, kinds, strict=True)], []
     except ValueError as exc:
         log.warning("batch of %d rejected by model %s (%s); scoring one by one", len(valid), engine.version, exc)
     scored: list[ScoredMessage] = []
     dead: list[DeadLetter] = []
-    for rec, msg in valid:
+    for (rec, msg), k in zip(valid, kinds, strict=True):
         try:
-            scored.append(to_scored(msg, engine.classify([msg.text])[0], now))
+            scored.append(to_scored(msg, engine.classify([msg.text])[0], now, k))
         except ValueError as exc:
             dead.append(dead_letter(f"classifier: {exc}", rec.value, rec.topic, rec.partition, rec.offset))
     return scored, dead
@@ -139,19 +152,27 @@ def with_entities(scored: Sequence[ScoredMessage], finder: EntityFinder) -> tupl
 
 
 def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter,
-                  entities: EntityFinder | None = None) -> BatchResult:
+                  entities: EntityFinder | None = None,
+                  masker: PiiMasker | None = DEFAULT_MASKER) -> BatchResult:
     """Parse, classify and durably store one batch. Returns what to emit downstream.
 
     When this returns, every record of the batch is in the store (as a message row or
     a dead letter), so its offset may be committed. If it raises, nothing may be acked:
-    the batch is redelivered and the idempotent messages table absorbs the repeat. With an entity
+    the batch is redelivered and the idempotent messages table absorbs the repeat. With a masker
+    (the default; None turns it off) personal data is masked out of every message and dead letter
+    before anything is classified, stored or handed back to emit; each scored record lists the
+    kinds masked. With an entity
     finder, each message's entity mentions are stored in the same step (``entity_mentions``, idempotent too).
     """
     started = time.perf_counter()
     valid, dead = split_valid(records)
     parsed = time.perf_counter()
-    scored, unscorable = classify(valid, engine)
+    valid, pii = masked(valid, masker) if masker is not None else (valid, None)
+    masking = time.perf_counter()
+    scored, unscorable = classify(valid, engine, pii)
     dead.extend(unscorable)
+    if masker is not None and dead:
+        dead = [mask_dead_letter(letter, masker) for letter in dead]
     classified = time.perf_counter()
     mentions: list[dict[str, Any]] = []
     if entities is not None and scored:
@@ -163,6 +184,7 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
         store.write_batch(ENTITY_MENTIONS_TABLE, mentions)
     if dead:
         store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
-    seconds = {"parse": parsed - started, "classify": classified - parsed, "entities": found - classified,
+    seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - masking,
+               "entities": found - classified,
                "insert": time.perf_counter() - found}
     return BatchResult(scored=scored, dead=dead, seconds=seconds)

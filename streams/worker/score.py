@@ -1,8 +1,8 @@
 """`riskpulse score FILE`: classify a CSV/JSONL file offline, without Kafka or a server.
 
 Rows become messages exactly as `riskpulse produce` maps them and then go through the worker's own
-batch function (:func:`~riskpulse.streams.worker.batching.process_batch`: parse, classify with the
-one-by-one fallback, store messages and dead letters), into the chDB ``messages`` and
+batch function (:func:`~riskpulse.streams.worker.batching.process_batch`: parse, mask personal data,
+classify with the one-by-one fallback, store messages and dead letters), into the chDB ``messages`` and
 ``dead_letters`` tables (idempotent on id, so scoring the same file twice counts each message once)
 or into CSV files with the same columns. A row's file name and line number stand in for the
 Kafka topic and offset of its dead letter.
@@ -21,6 +21,7 @@ from typing import Any
 
 from riskpulse.core.schema import DeadLetter, Message, dead_letter
 from riskpulse.core.settings import Settings
+from riskpulse.streams.enrich.pii import mask_dead_letter, masker_for
 from riskpulse.streams.ingest.producers import count_records, mapped_rows
 from riskpulse.streams.store.backends import ChdbStore
 from riskpulse.streams.store.messages import (
@@ -66,14 +67,18 @@ class CsvWriter:
         return self._writers[table]
 
     def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._writer(table).writerows(
-            {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
-            for row in rows
-        )
+        self._writer(table).writerows({key: _csv_value(value) for key, value in row.items()} for row in rows)
 
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()
+
+
+def _csv_value(value: Any) -> Any:
+    """Times as ISO-8601, lists (a row's PII kinds) as JSON arrays."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return json.dumps(value) if isinstance(value, list) else value
 
 
 def _chdb_writer(settings: Settings) -> ChdbStore:
@@ -91,12 +96,13 @@ def score_file(path: Path, settings: Settings, engine: Classifier, out: Path | N
     from tqdm import tqdm
 
     writer = CsvWriter(out) if out is not None else _chdb_writer(settings)
+    masker = masker_for(settings)
     scored = skipped = 0
     batch: list[RawRecord] = []
 
     def flush() -> None:
         nonlocal scored, skipped
-        result = process_batch(batch, engine, writer)
+        result = process_batch(batch, engine, writer, masker=masker)
         scored, skipped = scored + len(result.scored), skipped + len(result.dead)
         progress.update(len(batch))
         batch.clear()
@@ -105,7 +111,8 @@ def score_file(path: Path, settings: Settings, engine: Classifier, out: Path | N
         with tqdm(total=count_records(path), unit="msg", desc=f"scoring {path.name}") as progress:
             for record in file_records(path, source):
                 if isinstance(record, DeadLetter):
-                    writer.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(record)])
+                    letter = record if masker is None else mask_dead_letter(record, masker)
+                    writer.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(letter)])
                     skipped += 1
                     progress.update(1)
                     continue

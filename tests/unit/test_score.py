@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from riskpulse.core.settings import Settings
 from riskpulse.streams.worker.score import score_file
 from tests.fakes import FakeEngine
 
@@ -30,7 +31,7 @@ def sample(tmp_path: Path) -> Path:
 
 def test_scores_into_csv_and_counts_skipped_rows(tmp_path):
     out = tmp_path / "scored.csv"
-    report = score_file(sample(tmp_path), settings=None, engine=keyword_engine(), out=out, batch_size=4)
+    report = score_file(sample(tmp_path), settings=Settings(), engine=keyword_engine(), out=out, batch_size=4)
     assert (report.scored, report.skipped, report.model_version) == (25, 2, "kw-1")
     with out.open(newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -45,6 +45,12 @@ class EntityFinder(Protocol):
     """The part of ``riskpulse.streams.enrich.entities.EntityExtractor`` the worker needs."""
 
     def extract(self, text: str) -> list[Any]: ...
+
+
+class StoryGrouper(Protocol):
+    """The part of ``riskpulse.streams.enrich.stories.StoryIndex`` the worker needs."""
+
+    def assign(self, messages: Iterable[tuple[str, float, str]]) -> list[str]: ...
 
 
 class BatchWriter(Protocol):
@@ -151,8 +157,14 @@ def with_entities(scored: Sequence[ScoredMessage], finder: EntityFinder) -> tupl
     return tagged, rows
 
 
+def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper) -> list[ScoredMessage]:
+    """Each message with the id of its near-duplicate story, given in batch order (the first copy names it)."""
+    story_ids = grouper.assign((m.id, m.ts.timestamp(), m.text) for m in scored)
+    return [m if s == m.story_id else m.model_copy(update={"story_id": s}) for m, s in zip(scored, story_ids, strict=True)]
+
+
 def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter,
-                  entities: EntityFinder | None = None,
+                  entities: EntityFinder | None = None, stories: StoryGrouper | None = None,
                   masker: PiiMasker | None = DEFAULT_MASKER) -> BatchResult:
     """Parse, classify and durably store one batch. Returns what to emit downstream.
 
@@ -163,6 +175,7 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     before anything is classified, stored or handed back to emit; each scored record lists the
     kinds masked. With an entity
     finder, each message's entity mentions are stored in the same step (``entity_mentions``, idempotent too).
+    With a story grouper, each message is stored with its story id (a redelivered message keeps its own).
     """
     started = time.perf_counter()
     valid, dead = split_valid(records)
@@ -178,6 +191,9 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     if entities is not None and scored:
         scored, mentions = with_entities(scored, entities)
     found = time.perf_counter()
+    if stories is not None and scored:
+        scored = with_stories(scored, stories)
+    grouped = time.perf_counter()
     if scored:
         store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
     if mentions:
@@ -186,5 +202,5 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
         store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
     seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - masking,
                "entities": found - classified,
-               "insert": time.perf_counter() - found}
+               "stories": grouped - found, "insert": time.perf_counter() - grouped}
     return BatchResult(scored=scored, dead=dead, seconds=seconds)

@@ -76,4 +76,4 @@ def test_null_classifier_scores_everything_the_same_and_stages_are_timed() -> No
     result = process_batch([record(good(i), i) for i in range(5)] + [record(b"{not json", 5)], NullClassifier(), store)
     assert len(store.tables[MESSAGES_TABLE]) == 5 and len(store.tables[DEAD_LETTERS_TABLE]) == 1
     assert {(m.topic, m.sentiment, m.model_version) for m in result.scored} == {("General News | Opinion", "neutral", "null")}
-    assert set(result.seconds) == {"parse", "mask", "classify", "entities", "insert"} and all(s >= 0 for s in result.seconds.values())
+    assert set(result.seconds) == {"parse", "mask", "classify", "entities", "stories", "insert"} and all(s >= 0 for s in result.seconds.values())

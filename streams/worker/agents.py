@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from riskpulse.streams.enrich.entities import load_extractor
-from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, process_batch
+from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, StoryGrouper, process_batch
 from riskpulse.core.retry import retry_async
 from riskpulse.core.settings import Settings
 
@@ -66,8 +66,10 @@ class Scorer:
     publisher: Publisher
 
 
-def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWriter, executor: ThreadPoolExecutor) -> Scorer:
-    """Attach the scoring agent to ``app``."""
+def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWriter, executor: ThreadPoolExecutor,
+                    stories: StoryGrouper | None = None) -> Scorer:
+    """Attach the scoring agent to ``app``; with ``stories`` (used from the executor's one thread, batch after
+    batch) each message is stored and emitted with its story id."""
     raw = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw", partitions=settings.raw_partitions)
     publisher = Publisher(app)
     entities = load_extractor(settings) if settings.entities else None  # built once: ~0.1 s
@@ -88,7 +90,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
             records = [raw_record(e) for e in events]
             where = f"batch {describe(records)} (model {engine.version})"
             result = await retry_async(
-                lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities),
+                lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories),
                 f"storing {where}", lambda: stream.should_stop,
             )
             emitting = time.perf_counter()

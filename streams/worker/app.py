@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import faust
 
 from riskpulse.streams.worker.agents import Scorer, register_scorer
-from riskpulse.streams.worker.batching import BatchWriter, Classifier
+from riskpulse.streams.worker.batching import BatchWriter, Classifier, StoryGrouper
 from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.worker")
@@ -85,16 +85,18 @@ def run_app(app: faust.App, settings: Settings) -> None:
     BoundedWorker(app, stop_grace_s=settings.stop_grace_s, loglevel="INFO").execute_from_commandline()
 
 
-def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter) -> tuple[faust.App, Scorer]:
-    """The app with its scoring agent; store calls run on one dedicated thread."""
+def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter,
+                     stories: StoryGrouper | None = None) -> tuple[faust.App, Scorer]:
+    """The app with its scoring agent; store calls (and story grouping) run on one dedicated thread."""
     app = create_app(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskpulse-store")
-    return app, register_scorer(app, settings, engine, store, executor)
+    return app, register_scorer(app, settings, engine, store, executor, stories)
 
 
 def run_worker(settings: Settings, engine: Classifier) -> None:
     """Open the store, make sure topics exist, then consume with `engine` until stopped. The
     caller (the CLI) chooses the engine, so the streaming floor never imports the models."""
+    from riskpulse.streams.enrich.stories import restored_index
     from riskpulse.streams.store import entities, messages
     from riskpulse.streams.store.migrate import migrate
     from riskpulse.streams.store.backends import open_store
@@ -108,7 +110,9 @@ def run_worker(settings: Settings, engine: Classifier) -> None:
         settings.consumer_group, engine.version, settings.store, settings.topic_raw,
         settings.topic_scored, settings.batch_max_size, settings.batch_max_wait_s, settings.web_port,
     )
-    app, _ = build_worker_app(settings, engine, store)
+    # each worker groups the partitions it owns with its own index, refilled from every partition's stored messages
+    stories = restored_index(settings, store) if settings.stories else None
+    app, _ = build_worker_app(settings, engine, store, stories)
     try:
         run_app(app, settings)
     finally:

@@ -1,6 +1,7 @@
 """End-to-end pipeline throughput and latency beside the bare classifier, in one run.
 
-    python bench/pipeline.py [--messages 5000] [--registry DIR] [--model real|null] [--workers N] [--json]
+    python bench/pipeline.py [--messages 5000] [--registry DIR] [--model real|null] [--workers N]
+        [--variant NAME:SETTING=VALUE,... ...] [--rounds R] [--json]
 
 1. Bare classifier (real model only): ``Engine.classify`` over the texts in batches of
    ``batch_max_size``, before and after the pipeline run (the better one is the baseline).
@@ -11,6 +12,8 @@
    ``--model null`` gives the workers a constant classifier: what is left is the streaming layer
    (Kafka, faust, parsing, ClickHouse, emits, acks), its ceiling.
 3. Then a steady stream at half the bare classifier's rate (null: half the flood rate) for latency.
+``--variant`` compares worker configurations on the same stack, interleaved over ``--rounds`` runs
+each, so their ratios are measured under the same machine load (the median run of each is reported).
 Prints msgs/s, the ratio to the bare classifier (goal ≥ 0.9), p50/p99 message→stored latency and
 where the workers' batch time went (parse, classify, insert, emit, ack, from their batch logs);
 ``--json`` prints one object for the configuration.
@@ -140,6 +143,16 @@ def bench_messages(n: int):
     return [base[i % len(base)].model_copy(update={"id": f"bench-{i:06d}"}) for i in range(n)]
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``name:setting=value,setting=value`` (settings by field name, e.g. batch_max_size=1024) -> (name, overrides)."""
+    name, _, pairs = text.partition(":")
+    overrides = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise SystemExit(f"--variant {text!r}: no such setting {unknown}")
+    return name, overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -147,7 +160,10 @@ def main() -> None:
     parser.add_argument("--model", choices=["real", "null"], default="real",
                         help="null: a constant classifier, so the figures are the streaming layer's ceiling")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="one JSON object for this configuration")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:SETTING=VALUE,...",
+                        help="worker settings to compare, side by side on one stack (repeat; default: one run as configured)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per variant, interleaved (A B A B …); medians are reported")
+    parser.add_argument("--json", action="store_true", help="one JSON object per configuration")
     args = parser.parse_args()
 
     from riskpulse.streams.ops.stack import Stack
@@ -155,18 +171,20 @@ def main() -> None:
     base = Settings()
     registry = (args.registry or base.registry_root).resolve()
     null = args.model == "null"
+    variants = [parse_variant(v) for v in args.variant] or [("as configured", {})]
+    runs: dict[str, list[dict]] = {name: [] for name, _ in variants}
     with tempfile.TemporaryDirectory(prefix="riskpulse-bench-") as tmp:
         kafka, controller, native, http = free_ports(4)
         stack_settings = base.model_copy(update={
             "home": Path(tmp), "store": "server", "kafka_port": kafka, "kafka_controller_port": controller,
             "clickhouse_port": native, "clickhouse_http_port": http, "kafka_bootstrap": None,
         })
-        settings = run_settings(stack_settings, f"bench{uuid.uuid4().hex[:6]}", registry, device=base.device)
         messages = bench_messages(args.messages)
-        bare_before = bare_after = None
+        bare_before = bare_after = engine = None
         if not null:
             from riskpulse.models.serving.inference import Engine
 
+            settings = run_settings(stack_settings, "bare", registry, device=base.device)
             engine = Engine.load(settings)
             texts = [m.text for m in messages]
             bare_before = bare_classifier(settings, texts, engine)
@@ -174,9 +192,19 @@ def main() -> None:
         stack = Stack(stack_settings)
         stack.up(timeout=120)
         try:
-            e2e, flood, steady, rate, profile = pipeline(
-                settings, messages, bare_before / 2 if bare_before else None, Path(tmp), args.workers,
-                ("--null-model",) if null else ())
+            for round_ in range(args.rounds):
+                for name, overrides in variants:
+                    settings = Settings.model_validate(
+                        run_settings(stack_settings, f"bench{uuid.uuid4().hex[:6]}", registry, device=base.device).model_dump()
+                        | overrides)
+                    workdir = Path(tmp) / f"{name}-{round_}"
+                    workdir.mkdir()
+                    e2e, flood, steady, rate, profile = pipeline(
+                        settings, messages, bare_before / 2 if bare_before else None, workdir,
+                        args.workers, ("--null-model",) if null else ())
+                    runs[name].append({"settings": settings, "e2e": e2e, "flood": flood, "steady": steady, "rate": rate,
+                                       "profile": profile})
+                    print(f"(round {round_ + 1}, {name}: {e2e:.0f} msgs/s)", file=sys.stderr)
         finally:
             stack.down()
         load_during = os.getloadavg()[0]
@@ -187,28 +215,48 @@ def main() -> None:
     def q(values: list[float], at: int) -> float:
         return statistics.quantiles(values, n=100)[at - 1] * 1000
 
+    def summary(name: str) -> dict:
+        results = sorted(runs[name], key=lambda r: r["e2e"])
+        mid = results[len(results) // 2]  # the median run by throughput, with its latencies and profile
+        return {**mid, "all": [r["e2e"] for r in runs[name]]}
+
+    first = summary(variants[0][0])
     if args.json:
-        print(json.dumps({"model": args.model, "workers": args.workers, "messages": args.messages,
-                          "batch_max_size": settings.batch_max_size, "msgs_per_s": round(e2e, 1),
-                          "steady_rate": round(rate, 1), "p50_ms": round(q(steady, 50)), "p99_ms": round(q(steady, 99)),
-                          "flood_p50_ms": round(q(flood, 50)), "flood_p99_ms": round(q(flood, 99)),
-                          "bare_msgs_per_s": round(bare, 1) if bare else None,
-                          "stage_ms": {k: round(v) for k, v in profile.items()}, "cpus": os.cpu_count()}))
+        for name, overrides in variants:
+            r = summary(name)
+            print(json.dumps({"variant": name, "overrides": overrides, "model": args.model, "workers": args.workers,
+                              "messages": args.messages, "batch_max_size": r["settings"].batch_max_size,
+                              "batch_pipeline_depth": r["settings"].batch_pipeline_depth,
+                              "msgs_per_s": round(r["e2e"], 1), "runs_msgs_per_s": [round(x, 1) for x in r["all"]],
+                              "ratio_to_first": round(r["e2e"] / first["e2e"], 3),
+                              "steady_rate": round(r["rate"], 1), "p50_ms": round(q(r["steady"], 50)),
+                              "p99_ms": round(q(r["steady"], 99)), "flood_p50_ms": round(q(r["flood"], 50)),
+                              "flood_p99_ms": round(q(r["flood"], 99)), "bare_msgs_per_s": round(bare, 1) if bare else None,
+                              "stage_ms": {k: round(v) for k, v in r["profile"].items()}, "cpus": os.cpu_count(),
+                              "load_before": round(load_before, 2), "load_after": round(load_during, 2)}))
         return
-    print(f"\nmessages: {args.messages}, model {args.model}, {args.workers} worker(s), "
-          f"batch ≤{settings.batch_max_size} / {settings.batch_max_wait_s}s, device {settings.device}")
+    print(f"\nmessages: {args.messages}, model {args.model}, {args.workers} worker(s), {args.rounds} round(s) per variant")
     if bare:
         print(f"{'bare batched classifier':<34}{bare:>8.0f} msgs/s  (best of {bare_before:.0f} before, {bare_after:.0f} after)")
     print(f"{'1-min load average':<34}{load_before:>8.1f} before, {load_during:.1f} after the pipeline ({os.cpu_count()} CPUs)")
-    print(f"{'pipeline produce→stored':<34}{e2e:>8.0f} msgs/s")
-    if bare:
-        print(f"{'ratio pipeline / bare':<34}{e2e / bare:>8.2f}   (goal ≥ 0.9)")
-    print(f"{'latency p50/p99, flood':<34}{q(flood, 50):>9.0f} / {q(flood, 99):.0f} ms  (queueing behind {args.messages} sent at once)")
-    print(f"{f'latency p50/p99, {rate:.0f} msgs/s steady':<34}{q(steady, 50):>9.0f} / {q(steady, 99):.0f} ms  (half the "
-          f"{'bare classifier' if bare else 'flood'} rate)")
-    total = sum(profile.values()) or 1.0
-    print("where the workers' batch time went (flood): " + ", ".join(
-        f"{stage} {ms / 1000:.1f} s ({ms / total:.0%})" for stage, ms in profile.items()))
+    for name, overrides in variants:
+        r = summary(name)
+        s = r["settings"]
+        print(f"\n[{name}] batch ≤{s.batch_max_size} / {s.batch_max_wait_s}s, pipeline depth {s.batch_pipeline_depth}"
+              + (f", overrides {overrides}" if overrides else ""))
+        runs_text = ", ".join(f"{x:.0f}" for x in r["all"])
+        print(f"{'pipeline produce→stored':<34}{r['e2e']:>8.0f} msgs/s  (median of {runs_text})")
+        if name != variants[0][0]:
+            print(f"{'ratio to ' + variants[0][0]:<34}{r['e2e'] / first['e2e']:>8.2f}")
+        if bare:
+            print(f"{'ratio pipeline / bare':<34}{r['e2e'] / bare:>8.2f}   (goal ≥ 0.9)")
+        print(f"{'latency p50/p99, flood':<34}{q(r['flood'], 50):>9.0f} / {q(r['flood'], 99):.0f} ms  "
+              f"(queueing behind {args.messages} sent at once)")
+        print(f"{'latency p50/p99, ' + format(r['rate'], '.0f') + ' msgs/s steady':<34}"
+              f"{q(r['steady'], 50):>9.0f} / {q(r['steady'], 99):.0f} ms  (half the {'bare classifier' if bare else 'flood'} rate)")
+        total = sum(r["profile"].values()) or 1.0
+        print("where the workers' batch time went (flood): " + ", ".join(
+            f"{stage} {ms / 1000:.1f} s ({ms / total:.0%})" for stage, ms in r["profile"].items()))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # --- worker ------------------------------------------------------------------
     batch_max_size: int = Field(256, ge=1, description="Messages classified and stored together.")
     batch_max_wait_s: float = Field(0.5, gt=0, description="Longest a message waits for its batch to fill.")
+    batch_pipeline_depth: int = Field(
+        2, ge=1, description="Batches in flight per worker: the next batch is classified and stored while the "
+        "previous one is emitted and acked (in order). 1 = one batch at a time (RISKPULSE_BATCH_PIPELINE_DEPTH).")
     web_port: int = Field(6066, description="faust worker web port (each worker in a group needs its own).")
     stop_grace_s: float = Field(
         15.0, gt=0, description="Longest a worker or the alerts service takes to stop on SIGTERM/SIGINT, whatever the "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,28 +84,50 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
             await publisher.publish(settings.topic_dead_letter, dead)
         return len(scored) + len(dead)
 
+    async def handle(stream, events: list, previous: asyncio.Future | None) -> bool:
+        """Store, then (after the previous batch is acked) emit and ack one batch; False once stopping.
+
+        Storing runs in the executor as soon as the batch is taken, so it overlaps the previous
+        batch's emit and the next batch's gathering; emits and acks still happen in batch order.
+        """
+        loop = asyncio.get_running_loop()
+        records = [raw_record(e) for e in events]
+        where = f"batch {describe(records)} (model {engine.version})"
+        result = await retry_async(
+            lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories),
+            f"storing {where}", lambda: stream.should_stop,
+        )
+        if previous is not None and not await previous:
+            return False
+        emitting = time.perf_counter()
+        if result is None or await retry_async(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
+            log.warning("stopping: %s left unacked for redelivery", where)
+            return False
+        acking = time.perf_counter()
+        for event in events:
+            await stream.ack(event)
+        stages = result.seconds | {"emit": acking - emitting, "ack": time.perf_counter() - acking}
+        log.info(
+            "stored %s: %d scored, %d dead letters, model %s; %s",
+            describe(records), len(result.scored), len(result.dead), engine.version,
+            ", ".join(f"{stage} {seconds * 1000:.1f} ms" for stage, seconds in stages.items()),
+        )
+        return True
+
     @app.agent(raw, name="riskpulse.score")
     async def score(stream):
-        loop = asyncio.get_running_loop()
-        async for events in stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s):
-            records = [raw_record(e) for e in events]
-            where = f"batch {describe(records)} (model {engine.version})"
-            result = await retry_async(
-                lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories),
-                f"storing {where}", lambda: stream.should_stop,
-            )
-            emitting = time.perf_counter()
-            if result is None or await retry_async(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
-                log.warning("stopping: %s left unacked for redelivery", where)
-                return
-            acking = time.perf_counter()
-            for event in events:
-                await stream.ack(event)
-            stages = result.seconds | {"emit": acking - emitting, "ack": time.perf_counter() - acking}
-            log.info(
-                "stored %s: %d scored, %d dead letters, model %s; %s",
-                describe(records), len(result.scored), len(result.dead), engine.version,
-                ", ".join(f"{stage} {seconds * 1000:.1f} ms" for stage, seconds in stages.items()),
-            )
+        in_flight: deque[asyncio.Future] = deque()  # at most batch_pipeline_depth batches, oldest first
+        try:
+            async for events in stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s):
+                while len(in_flight) >= settings.batch_pipeline_depth:
+                    if not await in_flight.popleft():
+                        return
+                in_flight.append(asyncio.ensure_future(handle(stream, events, in_flight[-1] if in_flight else None)))
+            while in_flight:
+                if not await in_flight.popleft():
+                    return
+        finally:
+            for batch in in_flight:  # stopped mid-way: what is not acked is redelivered to the next owner
+                batch.cancel()
 
     return Scorer(score, publisher)

@@ -14,7 +14,7 @@ from riskpulse.core.settings import Settings
 from tests.fakes import FakeEngine, FakeStore, good
 
 
-def _app(store: FakeStore, failing_sends: int = 0):
+def _app(store: FakeStore, failing_sends: int = 0, before_publish=None):
     settings = Settings(batch_max_size=3, batch_max_wait_s=0.05, web_port=6099)
     app, scorer = build_worker_app(settings, FakeEngine(), store)
     app.finalize()
@@ -24,6 +24,8 @@ def _app(store: FakeStore, failing_sends: int = 0):
     failures = [failing_sends]
 
     async def publish(topic_name, records):
+        if before_publish is not None:
+            await before_publish(topic_name, records)
         if failures[0]:
             failures[0] -= 1
             raise ConnectionError("broker unreachable")
@@ -102,3 +104,27 @@ def test_agent_retries_emitting_and_acks_only_after_the_scored_records_are_sent(
     asyncio.run(run())
     assert [v["id"] for _, v in sent] == ["m-3"] and len(acked) == 1
     assert [r["id"] for r in store.tables[MESSAGES_TABLE]] == ["m-3"]
+
+
+
+@pytest.mark.timeout(60)
+def test_the_next_batch_is_stored_while_the_previous_one_emits_and_emits_stay_in_order():
+    store = FakeStore()
+    writes_seen_by_first_emit: list[int] = []
+
+    async def hold_the_first_emit(topic_name, records):
+        if not writes_seen_by_first_emit:  # batch 1's emit waits until batch 2 has been stored
+            await _wait_for(lambda: store.writes >= 2, timeout=10)
+            writes_seen_by_first_emit.append(store.writes)
+
+    app, agent, sent, settings = _app(store, before_publish=hold_the_first_emit)
+
+    async def run():
+        async with agent.test_context() as ctx:
+            for i in range(6):  # two full batches of 3
+                await ctx.put(good(i), key=b"news/wire")
+            await _wait_for(lambda: len(sent) == 6, timeout=10)
+
+    asyncio.run(run())
+    assert settings.batch_pipeline_depth == 2 and writes_seen_by_first_emit == [2]
+    assert [v["id"] for _, v in sent] == [f"m-{i}" for i in range(6)], "emits keep the batches' order"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from riskpulse.streams.enrich.entities import load_extractor
+from riskpulse.streams.enrich.pii import masker_for
 from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, StoryGrouper, process_batch
 from riskpulse.core.retry import retry_async
 from riskpulse.core.settings import Settings
@@ -74,6 +75,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
     raw = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw", partitions=settings.raw_partitions)
     publisher = Publisher(app)
     entities = load_extractor(settings) if settings.entities else None  # built once: ~0.1 s
+    masker = masker_for(settings)  # None when RISKPULSE_PII_MASK is off
 
     async def emit(result: BatchResult) -> int:
         scored = [(m.key, m.model_dump_json().encode()) for m in result.scored]
@@ -94,7 +96,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         records = [raw_record(e) for e in events]
         where = f"batch {describe(records)} (model {engine.version})"
         result = await retry_async(
-            lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories),
+            lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories, masker),
             f"storing {where}", lambda: stream.should_stop,
         )
         if previous is not None and not await previous:

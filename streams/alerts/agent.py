@@ -38,7 +38,7 @@ def observation(msg: ScoredMessage) -> Observation:
     return Observation(
         id=msg.id, ts=msg.ts.timestamp(), topic=msg.topic, source=msg.source, channel=msg.channel,
         negative=msg.sentiment == "negative", text=msg.text, model_version=msg.model_version,
-        entities=tuple(msg.entities),
+        entities=tuple(msg.entities), story_id=msg.story_id,
     )
 
 

@@ -39,6 +39,7 @@ class Observation:
     negative: bool
     text: str = ""
     model_version: str = ""
+    story_id: str = ""  # near-duplicates share one; empty: the message is its own story
     entities: tuple[str, ...] = ()  # ids of the companies and banks it names; entity rules count it once for each
 
     @property
@@ -103,6 +104,24 @@ class Window:
     negatives: int = 0
     examples: list[dict[str, str]] = field(default_factory=list)
     model_versions: set[str] = field(default_factory=set)
+    stories: dict[str, list[int]] = field(default_factory=dict)  # story → [copies, negative copies], counted once
+
+    def add(self, obs: Observation, per_story: bool) -> bool:
+        """Count ``obs`` (once per story when ``per_story``); True when it may serve as a negative example."""
+        self.model_versions.add(obs.model_version)
+        if not per_story:
+            self.count += 1
+            self.negatives += obs.negative
+            return obs.negative
+        tally = self.stories.setdefault(obs.story_id or obs.id, [0, 0])
+        tally[0] += 1
+        tally[1] += obs.negative
+        return obs.negative and tally[1] == 1  # one example per story
+
+    def totals(self) -> tuple[int, int]:
+        """(units, negative units): messages, plus stories each counted once and negative when most copies are."""
+        negative_stories = sum(2 * negatives > copies for copies, negatives in self.stories.values())
+        return self.count + len(self.stories), self.negatives + negative_stories
 
 
 @dataclass
@@ -195,12 +214,8 @@ class Detector:
             return
         self._next_due = min(self._next_due, due)
         win = state.open_windows.setdefault(start, Window())
-        win.count += 1
-        win.model_versions.add(obs.model_version)
-        if obs.negative:
-            win.negatives += 1
-            if len(win.examples) < rule.examples:
-                win.examples.append({"id": obs.id, "text": obs.text[:EXAMPLE_CHARS]})
+        if win.add(obs, obs.source in rule.distinct_stories) and len(win.examples) < rule.examples:
+            win.examples.append({"id": obs.id, "text": obs.text[:EXAMPLE_CHARS]})
 
     def advance(self, watermark: float) -> list[AlertEvent]:
         """Move event time forward to ``watermark``; close every window it passes."""
@@ -231,15 +246,16 @@ class Detector:
         end = start + rule.window_s
         if state.alert and start > state.last_window_end:
             events.append(self._resolve(rule, state, state.last_window_end))  # empty windows in between
-        share = win.negatives / win.count
-        std = effective_std(rule, state.mean, state.var, win.count)
+        count, negatives = win.totals()
+        share = negatives / count
+        std = effective_std(rule, state.mean, state.var, count)
         z = (share - state.mean) / std
-        judged = state.weight >= rule.min_baseline_windows and win.count >= rule.min_volume
+        judged = state.weight >= rule.min_baseline_windows and count >= rule.min_volume
         spiking = judged and z >= rule.threshold_z
         state.last_window_end = end
         if spiking:
             evidence = dict(
-                window_start=start, window_end=end, count=win.count, negatives=win.negatives, share=share,
+                window_start=start, window_end=end, count=count, negatives=negatives, share=share,
                 baseline_mean=state.mean, baseline_std=std, z=z, updated_at=end,
                 examples=tuple(win.examples), model_versions=tuple(sorted(win.model_versions)),
             )
@@ -256,13 +272,13 @@ class Detector:
                     **evidence,
                 )
                 log.warning("alert opened: rule=%s key=%s share=%.3f baseline=%.3f z=%.2f n=%d",
-                            rule.name, key, share, state.mean, z, win.count)
+                            rule.name, key, share, state.mean, z, count)
                 events.append(AlertEvent("opened", state.alert))
             return events
         if state.alert:
             events.append(self._resolve(rule, state, end))
         # a thin window counts for less; early on, a plain average (no stale first guess)
-        w = min(1.0, win.count / rule.min_volume)
+        w = min(1.0, count / rule.min_volume)
         state.weight += w
         state.mean, state.var = ewma_update(state.mean, state.var, share, max(rule.alpha * w, w / state.weight))
         state.windows_seen += 1

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from riskpulse.core import RiskPulseError
 from riskpulse.core.resources import deploy_file
+from riskpulse.core.schema import Source
 
 KeyField = Literal["topic", "source", "channel", "entity"]
 KEY_FIELDS: tuple[str, ...] = ("topic", "source", "channel", "entity")
@@ -62,6 +63,9 @@ class Rule(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     cooldown_s: float = Field(0, ge=0, description="After a resolve, no new alert on that key for this long.")
     examples: int = Field(5, ge=0, le=50, description="Negative example messages carried as evidence.")
+    distinct_stories: tuple[Source, ...] = Field(
+        ("news",), description="Sources whose messages count once per story in a window (a story is negative when most "
+        "of its copies are): fifty reprints of one article are one event, fifty distinct complaints fifty. [] counts every message.")
     webhooks: tuple[WebhookTarget, ...] = ()
     group_by: tuple[KeyField, ...] | None = Field(None, description="Default: the rule's key.")
     group_wait_s: float = Field(30, ge=0)

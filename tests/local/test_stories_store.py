@@ -1,0 +1,11 @@
+"""Stories on chDB: a restarted worker's index is rebuilt from the messages table; old tables gain story_id."""
+
+from tests.stories_store_checks import check_old_messages_gain_story_ids, check_stories_survive_a_restart
+
+
+def test_stories_survive_a_restart_on_chdb(chdb_store, chdb_settings):
+    check_stories_survive_a_restart(chdb_store, chdb_settings)
+
+
+def test_an_old_messages_table_gains_story_ids_on_chdb(chdb_store, chdb_settings):
+    check_old_messages_gain_story_ids(chdb_store, chdb_settings)

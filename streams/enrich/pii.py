@@ -61,8 +61,13 @@ _WORTH_A_LOOK = re.compile("[0-9@\uff10-\uff19\uff20]")  # every kind needs a di
 # Every number kind has at least seven digits in a row, give or take separators; most news has none.
 _SEVEN_DIGITS = re.compile(r"\d(?:[\s\-().]{0,3}\d){6,}")
 _INTERNATIONAL_PHONE = re.compile(r"(?<![0-9A-Za-z+])\+\d(?:[ \-.]?\d){6,14}(?![0-9A-Za-z])")
-_DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./-])\d{1,2}\2\d{1,2}")
-_CODE_BEFORE = re.compile(r"[A-Za-z][-_/#]?\Z")  # "ORD-" or "A" right before the digits
+# What no phone number is, blanked before the (costly) phone matcher sees the text.
+_NOT_A_PHONE = re.compile(
+    r"(?:19|20)\d\d([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2(?:19|20)\d\d"  # dates
+    r"|\d+(?:[.,]\d+)*\s?(?:元|块|万|亿|%)|[$¥€£]\s?\d[\d,.]*"  # amounts
+    r"|(?<![\d+])\d{16,}"  # longer than any phone number
+    r"|[A-Za-z][-_/#]?\d[\d-]*"  # digits glued to a code: ORD-2026-818215, A12345678
+)
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
 # What may stand between a label and its number: "account no.: ", "账号是", "number is #".
@@ -275,9 +280,9 @@ class PiiMasker:
     def _phones(self, text: str) -> Iterator[tuple[int, int, bool]]:
         """Numbers valid in a region's numbering plan (national or international format), and any
         number written with + and a country code that is possible there (plans gain new ranges
-        faster than metadata). Dates and numbers glued to a code ("ORD-2026-818215") are not phones."""
+        faster than metadata). Dates, amounts and numbers glued to a code ("ORD-2026-818215") are not."""
         candidates: list[tuple[int, int]] = []
-        unclaimed = text
+        unclaimed = _blank(text, [match.span() for match in _NOT_A_PHONE.finditer(text)])
         for region in self.phone_regions:  # the next region only looks at numbers the last one left
             if not _SEVEN_DIGITS.search(unclaimed):
                 break
@@ -289,10 +294,9 @@ class PiiMasker:
             candidates += [match.span() for match in _INTERNATIONAL_PHONE.finditer(unclaimed) if _possible_number(match.group())]
         taken: list[tuple[int, int]] = []
         for start, end in sorted(candidates, key=lambda span: (span[0], -span[1])):
-            if any(s < end and start < e for s, e in taken) or _DATE.fullmatch(text[start:end]) or _CODE_BEFORE.search(text[max(0, start - 2):start]):
-                continue
-            taken.append((start, end))
-            yield start, end, True
+            if not any(s < end and start < e for s, e in taken):
+                taken.append((start, end))
+                yield start, end, True
 
 
 DEFAULT_MASKER = PiiMasker()

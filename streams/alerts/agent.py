@@ -7,7 +7,8 @@ uncommitted records — exactly those of still-open windows — are redelivered 
 recounted, while records of closed windows are recognised as already counted. Faust
 tables would need the scored topic co-partitioned by alert key; a topic key spans all
 partitions, so alerting runs as its own consumer group (``riskpulse alerts run``), one
-instance, which sees every partition and never shares a process with scoring.
+active instance, which sees every partition and never shares a process with scoring; a second
+instance started by mistake stands by without detecting or notifying (:mod:`.standby`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 from riskpulse.streams.alerts.detector import AlertEvent, Detector, Observation
 from riskpulse.streams.alerts.dispatcher import Dispatcher
 from riskpulse.streams.alerts.rules import RuleSet, load_rules
+from riskpulse.streams.alerts.standby import OneActiveAssignor
+from riskpulse.streams.alerts.webhooks import check_targets, webhook_secret
 from riskpulse.streams.enrich.entities import watchlist_ids, watchlist_path
 from riskpulse.streams.store.alerts import AlertRepo
 from riskpulse.core.retry import retry
@@ -88,7 +91,26 @@ class AlertService:
         self.detector = Detector(rules, repo.load_states(), watched)
         self.last_arrival = clock()
         self.watermarks = PartitionWatermarks(settings.alert_idle_advance_s)
+        self.active = True
         log.info("alert detector restored %d keys, watermark %s", len(self.detector.states), self.detector.watermark)
+
+    def activate(self, dispatcher: Dispatcher | None) -> None:
+        """Take over as the group's active service: detector state as the store has it now, then notify."""
+        self.detector = Detector(self.rules, self.repo.load_states(), self.detector.watched)
+        self.watermarks = PartitionWatermarks(self.settings.alert_idle_advance_s)
+        self.last_arrival = self.clock()
+        self.dispatcher = dispatcher
+        if dispatcher is not None:
+            dispatcher.start()
+        self.active = True
+        log.info("alert detector active: restored %d keys, watermark %s", len(self.detector.states),
+                 self.detector.watermark)
+
+    def deactivate(self) -> None:
+        """Stand by: another service holds the partitions; stop notifying."""
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        self.dispatcher, self.active = None, False
 
     def observe(self, msgs: list[tuple[int, ScoredMessage]]) -> list[AlertEvent]:
         """(partition, message) pairs of one batch → alert events, stored before returning."""
@@ -104,7 +126,7 @@ class AlertService:
         """When the stream goes quiet, let event time follow the clock so windows still close."""
         now = self.clock()
         idle = now - self.last_arrival
-        if idle < self.settings.alert_idle_advance_s or not self.detector.watermark:
+        if not self.active or idle < self.settings.alert_idle_advance_s or not self.detector.watermark:
             return []
         self.last_arrival = now
         return self._commit(self.detector.advance(self.detector.watermark + idle))
@@ -126,8 +148,14 @@ class AlertService:
         return events
 
 
-def register_alerts(app: Any, settings: Settings, service: AlertService) -> Any:
-    """Attach the alerting agent and its idle timer to a faust ``app``; returns the agent."""
+def register_alerts(
+    app: Any, settings: Settings, service: AlertService, new_dispatcher: Callable[[], Dispatcher] | None = None,
+) -> Any:
+    """Attach the alerting agent and its idle timer to a faust ``app``; returns the agent.
+
+    With ``new_dispatcher``, the service stands by until the group gives it the scored topic's
+    partitions (all of them: :class:`OneActiveAssignor`), and stands by again if it loses them.
+    """
     scored = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="raw")
     alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskpulse-alerts")
@@ -173,6 +201,25 @@ def register_alerts(app: Any, settings: Settings, service: AlertService) -> Any:
         await publish(events)
         await release()
 
+    if new_dispatcher is not None:
+        service.active = False
+        app.conf.PartitionAssignor = OneActiveAssignor
+
+        @app.on_partitions_assigned.connect
+        async def take_role(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+            holds = sorted(tp.partition for tp in assigned if tp.topic == settings.topic_scored)
+            loop = asyncio.get_running_loop()
+            if holds and not service.active:
+                await loop.run_in_executor(executor, lambda: service.activate(new_dispatcher()))
+                log.warning("alerts service active in group %s: partitions %s of %s", settings.alerts_consumer_group,
+                            holds, settings.topic_scored)
+            elif not holds:
+                if service.active:
+                    held.clear()  # their partitions are another member's now
+                    await loop.run_in_executor(executor, service.deactivate)
+                log.warning("alerts service standing by: another `riskpulse alerts run` in group %s holds %s",
+                            settings.alerts_consumer_group, settings.topic_scored)
+
     return alerts
 
 
@@ -185,21 +232,20 @@ def run_alerts(settings: Settings) -> None:
     from riskpulse.streams.topics import ensure_topics
 
     rules = load_rules(settings.rules_file)  # fails start with line and field on a bad file
-    store, dispatch_store = open_store(settings), open_store(settings)
-    dispatcher = Dispatcher(settings, rules, AlertRepo(dispatch_store))  # fails start on a forgeable secret
+    check_targets((t.url for r in rules.rules for t in r.webhooks), webhook_secret(settings)[0])  # forgeable?
     ensure_topics(settings)
+    store, dispatch_store = open_store(settings), open_store(settings)
     migrate(store, [alert_tables])
-    service = AlertService(settings, rules, AlertRepo(store), dispatcher)
+    service = AlertService(settings, rules, AlertRepo(store), None)
     app = create_app(settings.model_copy(update={
         "consumer_group": settings.alerts_consumer_group, "web_port": settings.alerts_web_port,
     }))
-    register_alerts(app, settings, service)
-    dispatcher.start()
+    register_alerts(app, settings, service, lambda: Dispatcher(settings, rules, AlertRepo(dispatch_store)))
     log.info("alerts: %d rules from %s, %s → %s + webhooks", len(rules.rules), settings.rules_file or "default",
              settings.topic_scored, settings.topic_alerts)
     try:
         run_app(app, settings)
     finally:
-        dispatcher.stop()
+        service.deactivate()
         store.close()
         dispatch_store.close()

@@ -408,3 +408,49 @@ def test_cli_list_show_ack(stack, server_store):
     assert "acked by analyst" in cli("list").stdout
     missing = cli("ack", "alt_nope")
     assert missing.returncode == 1 and "no alert alt_nope" in missing.stderr
+
+
+def test_two_alert_services_by_mistake_one_delivers_and_the_other_takes_over(stack, corpus, http_receiver, tmp_path):
+    """A second `alerts run` in the group stands by (no detection, no webhooks); killed, the active
+    one's role passes to it, and the receiver still hears each notification once."""
+    tag = f"alerts-{uuid.uuid4().hex[:8]}"
+    rule = f"spike-{tag}"
+    settings = alert_settings(stack, tag, write_rules(tmp_path / "rules.yaml", rule, [http_receiver.url], 1))
+    ensure_topics(settings)
+    first = AlertsWorker.start(settings, tmp_path / "alerts-a.log")
+    second = None
+    traffic = Traffic(settings, corpus, seed=3)
+    try:
+        first.wait_ready()
+        wait_until(lambda: "alerts service active" in first.text(), 30, "first service active", first)
+        second = AlertsWorker.start(settings.model_copy(update={"alerts_web_port": free_ports(1)[0]}),
+                                    tmp_path / "alerts-b.log")
+        second.wait_ready()
+        wait_until(lambda: "standing by" in second.text(), 30, "second service standing by", second)
+        traffic.history(6000, until=time.time() - 2 * W)
+        traffic.live(4 * W)
+        sleep_to_window_start()
+        traffic.live(W, burst=True)
+        traffic.live(4 * W)
+        http_receiver.wait_for(lambda r: len(r.accepted) >= 2, timeout=30)
+        assert "alerts service active" not in second.text(), "only one service may be active"
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(10)
+        wait_until(lambda: "alerts service active" in second.text(), 60, "standby took over", second)
+        traffic.live(3 * W)
+        sleep_to_window_start()
+        traffic.live(W, burst=True)
+        traffic.live(4 * W)
+        http_receiver.wait_for(lambda r: len(r.accepted) >= 4, timeout=40)
+        time.sleep(2 * W)   # room for a duplicate to show up, if one were coming
+    finally:
+        traffic.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+    alerts = alerts_in_store(settings, rule)
+    assert len(alerts) == 2 and {a.labels["topic"] for a in alerts} == {BURST_TOPIC}
+    assert all(r.verified and r.status == 200 for r in http_receiver.requests)
+    assert len(http_receiver.requests) == len(http_receiver.accepted) == 4, "each notification once"
+    heard = [(a["alert_id"], a["status"]) for r in http_receiver.requests for a in r.json["data"]["alerts"]]
+    assert sorted(heard) == sorted((a.alert_id, s) for a in alerts for s in ("open", "resolved"))

@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 from riskpulse.streams.alerts.agent import AlertService, PartitionWatermarks, settle_time
+from riskpulse.streams.alerts.detector import KeyState
 from riskpulse.streams.alerts.rules import Rule, RuleSet
 from riskpulse.core.schema import ScoredMessage
 from riskpulse.core.settings import Settings
@@ -93,3 +94,54 @@ def test_tick_advances_event_time_only_after_idle():
     service.tick()
     assert service.detector.watermark == 1020.0
     assert service.detector.states[("a", '{"topic": "Macro"}')].windows_seen == 1
+
+
+def test_one_member_gets_every_partition_and_keeps_them():
+    from faust.assignor.client_assignment import ClientAssignment
+
+    from riskpulse.streams.alerts.standby import active_member, one_active
+
+    assert active_member({"b-2": False, "a-1": False}) == "a-1"
+    assert active_member({"a-1": False, "b-2": True}) == "b-2"      # the one already active keeps the role
+    split = {"a-1": ClientAssignment(actives={"scored": [0, 2, 4], "leader": [0]}, standbys={}),
+             "b-2": ClientAssignment(actives={"scored": [1, 3, 5]}, standbys={})}
+    moved = one_active(split, "b-2")
+    assert moved["b-2"].actives == {"scored": [0, 1, 2, 3, 4, 5], "leader": [0]}
+    assert moved["a-1"].actives == {}
+
+
+class StartedDispatcher:
+    def __init__(self):
+        self.started = self.stopped = 0
+        self.events = []
+
+    def start(self):
+        self.started += 1
+
+    def stop(self):
+        self.stopped += 1
+
+    def submit(self, events):
+        self.events += events
+
+
+class StoredStates(FlakyRepo):
+    def load_states(self):
+        return {(rule, key): state for rule, key, state in self.states}
+
+
+def test_standby_service_neither_ticks_nor_notifies_until_active():
+    repo, clock = StoredStates(), FakeClock(500.0)
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None,
+                           clock=clock)
+    service.observe([(0, _msg(1, 1000.0))])
+    service.deactivate()
+    clock.advance(60)
+    assert service.tick() == [] and service.detector.watermark == 1000.0   # a standby moves no event time
+    repo.states = [("a", '{"topic": "Macro"}', KeyState(windows_seen=7, last_window_end=1010.0))]   # the other's
+    dispatcher = StartedDispatcher()
+    service.activate(dispatcher)
+    assert dispatcher.started == 1 and service.detector.watermark == 1010.0   # state as the store has it now
+    assert service.detector.states[("a", '{"topic": "Macro"}')].windows_seen == 7
+    service.deactivate()
+    assert dispatcher.stopped == 1 and service.dispatcher is None

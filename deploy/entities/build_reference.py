@@ -23,7 +23,13 @@ SUFFIX = re.compile(
     r"\(class [a-c]\)|\([^)]*\)))+$",
     re.IGNORECASE,
 )
+# Words that end a company's name without naming it ("Gilead Sciences", "Micron Technology"): the one word
+# before them is also an alias when it is not a common word itself.
+GENERIC_TAIL = re.compile(
+    r"\s+(?:sciences|biosciences|technologies|technology|pharmaceuticals?|therapeutics|industries|systems|networks|"
+    r"semiconductors?|software|laboratories)$", re.IGNORECASE)
 COMMON_WORD_ZIPF = 3.9  # a single-word short name at least this frequent in English is not used alone
+HEAD_WORD_MAX_ZIPF = 3.0  # stricter for a head word, which may be a surname or a place ("Powell", "Abbott", "Gibraltar")
 BARE_TICKER_MAX_ZIPF = 3.0  # a ticker this frequent as a word ("ALL", "IT", "ON") is only taken as a cashtag
 US_TICKER = re.compile(r"^[A-Z]{1,5}(?:\.[A-C])?$")  # US listings and share classes (BRK.B), not .F or .L
 
@@ -37,11 +43,20 @@ def short_name(name: str) -> str:
         stripped = shorter
 
 
+def head_word(name: str) -> str | None:
+    """ "Gilead Sciences" → "Gilead"; None unless one word is left before a generic tail."""
+    head = GENERIC_TAIL.sub("", name)
+    if head == name or len(head.split()) != 1 or len(head) < 4:
+        return None
+    return head if zipf_frequency(head.lower(), "en") < HEAD_WORD_MAX_ZIPF else None
+
+
 def usable_alias(alias: str) -> bool:
-    words = alias.split()
-    if len(alias) < 3 and not any(ch.isdigit() for ch in alias):
+    """Three characters or more ("Q2" is a quarter, "3M" is added by hand), and a single word only if it is not
+    common in English."""
+    if len(alias) < 3:
         return False
-    return len(words) > 1 or zipf_frequency(alias.lower(), "en") < COMMON_WORD_ZIPF
+    return len(alias.split()) > 1 or zipf_frequency(alias.lower(), "en") < COMMON_WORD_ZIPF
 
 
 def main() -> None:
@@ -68,7 +83,8 @@ def main() -> None:
             owner.setdefault(ticker, symbol)
     for symbol, entry in sorted(companies.items()):
         names = list(dict.fromkeys(entry["names"]))
-        aliases = list(dict.fromkeys([*names, *(short_name(n) for n in names)]))
+        shorts = [short_name(n) for n in names]
+        aliases = list(dict.fromkeys([*names, *shorts, *filter(None, map(head_word, shorts))]))
         tickers = sorted(t for t in entry["tickers"] if owner[t] == symbol)
         kind = "bank" if any(re.search(r"\bbank", i, re.IGNORECASE) for i in entry["industries"]) else "company"
         print(json.dumps({

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,7 +46,9 @@ REFERENCE_FILE = deploy_file("entities", "companies.jsonl")
 CURATED_FILE = deploy_file("entities", "aliases.yaml")
 DEFAULT_WATCHLIST = deploy_file("watchlist.yaml")
 
-CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:\.[A-Za-z]{1,2})?)(?![\w])")
+# "$AAPL", "$brk.b", and the suffixed forms of feeds: "$BTC-USD", "$ES_F", "$AVNT:CA", "$NG1:COM"
+CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,9}(?:[._:\-][A-Za-z0-9]{1,4})?)(?![\w])")
+SYMBOL_SUFFIX = re.compile(r"[._:\-]")
 EXCHANGES = r"(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|NYSEAMERICAN|AMEX|OTC|OTCQX|OTCMKTS|TSX|LSE|HKEX)"
 EXCHANGE_TICKER = re.compile(EXCHANGES + r"\s*:\s*\$?([A-Z]{1,5}(?:\.[A-Z])?)(?![\w])")  # "(NYSE: ALL)"
 # Two of these in capitals make a text a shouted headline ("SHARES SURGE IN HEAVY TRADING"), whose capitals
@@ -98,6 +101,13 @@ def case_rule(alias: str) -> CaseRule:
     return "cap"
 
 
+def _fold_accents(text: str) -> str:
+    """Latin letters without their accents ("Société Générale" → "Societe Generale"); other scripts unchanged."""
+    if text.isascii() or _has_cjk(text):
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 def _has_cjk(text: str) -> bool:
     return any("\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
 
@@ -128,21 +138,31 @@ class Catalogue:
         text = text.strip()
         if not text or text.lower() in self._dropped:
             return
-        priority = PRIORITY[origin]
-        alias = _Alias(entity_id, text, case or case_rule(text))
-        key = text.lower()
+        rule = case or case_rule(text)
+        self._put(_Alias(entity_id, text, rule), PRIORITY[origin])
+        for variant in {_fold_accents(text), text.replace("&", "&amp;")} - {text}:
+            # "Credit Agricole" names "Crédit Agricole" too; tweets keep HTML's "&amp;" ("AT&amp;T")
+            self._put(_Alias(entity_id, variant, rule), PRIORITY[origin])
+
+    def _put(self, alias: _Alias, priority: int) -> None:
+        """Keep the alias of the most trusted origin; two entities claiming one alias at the same origin
+        make it ambiguous, and it names neither (until a more trusted file settles it)."""
+        key = alias.text.lower()
         held = self._aliases.get(key)
         if held is None or priority < held[0]:
             self._aliases[key] = (priority, alias)
-        elif priority == held[0] and held[1].entity_id != entity_id and held[1].case != "ticker":
-            log.debug("alias %r names both %s and %s; kept %s", text, held[1].entity_id, entity_id, held[1].entity_id)
+        elif priority == held[0] and held[1] is not None and held[1].entity_id != alias.entity_id:
+            log.debug("alias %r names both %s and %s: dropped", alias.text, held[1].entity_id, alias.entity_id)
+            self._aliases[key] = (priority, None)
 
     def add_ticker(self, entity_id: str, ticker: str, origin: str, bare: bool) -> None:
         ticker = ticker.upper()
         current = self.tickers.get(ticker)
         if current is None or origin != "reference":
             self.tickers[ticker] = entity_id
-        if bare and ticker not in self._not_bare:
+        held = self._aliases.get(ticker.lower())
+        moved = held is not None and held[1] is not None and held[1].case == "ticker" and held[1].entity_id != entity_id
+        if (bare or moved) and ticker not in self._not_bare:  # a ticker given to another entity takes its bare form along
             self.add_alias(entity_id, ticker, origin, "ticker")
 
     def drop_alias(self, text: str) -> None:
@@ -215,12 +235,13 @@ class Catalogue:
         return frozenset(e.id for e in self.entities.values() if e.watched)
 
     def aliases(self) -> Iterable[_Alias]:
-        return (alias for _, alias in self._aliases.values())
+        return (alias for _, alias in self._aliases.values() if alias is not None)
 
     def entity_for_ticker(self, ticker: str) -> Entity:
-        """The entity a cashtag names; an unknown symbol is its own entity."""
+        """The entity a cashtag names (a listing or pair suffix falls back to the base symbol); an unknown
+        symbol is its own entity."""
         ticker = ticker.upper()
-        entity_id = self.tickers.get(ticker)
+        entity_id = self.tickers.get(ticker) or self.tickers.get(SYMBOL_SUFFIX.split(ticker)[0])  # "BTC-USD" → BTC
         if entity_id is None:
             return Entity(ticker, ticker, "ticker")
         return self.entities[entity_id]

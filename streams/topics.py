@@ -1,7 +1,9 @@
 """RiskPulse's Kafka topics: their names come from settings, created once with the admin client.
 
 Creating them up front (rather than relying on broker auto-creation) fixes the raw
-topic's partition count, which is what lets several workers in one group share it.
+topic's partition count, which is what lets several workers in one group share it, and
+their replication: on a cluster 3 replicas with ``min.insync.replicas=2``, so an acks=all
+write survives the loss of any one broker.
 """
 
 from __future__ import annotations
@@ -56,12 +58,17 @@ def ensure_topics(settings: Settings) -> list[str]:
         missing = {name: n for name, n in wanted.items() if name not in set(admin.list_topics())}
         if not missing:
             return []
-        spec = {name: {"num_partitions": n, "replication_factor": 1} for name, n in missing.items()}
+        replicas, min_insync = settings.topic_replication_factor, settings.topic_min_insync_replicas
+        spec = {
+            name: {"num_partitions": n, "replication_factor": replicas, "configs": {"min.insync.replicas": str(min_insync)}}
+            for name, n in missing.items()
+        }
         try:
             admin.create_topics(spec, wait_for_metadata=True)
         except TopicAlreadyExistsError:
             log.info("topics %s were created concurrently", sorted(missing))
-        log.info("created topics %s on %s", sorted(missing), settings.bootstrap_servers)
+        log.info("created topics %s on %s (%d replicas, min.insync.replicas %d)",
+                 sorted(missing), settings.bootstrap_servers, replicas, min_insync)
         return sorted(missing)
     finally:
         admin.close()

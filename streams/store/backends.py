@@ -108,6 +108,13 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 # --- ClickHouse server ----------------------------------------------------------------------
+# On a cluster (Distributed tables over Replicated ones): an insert returns once every shard's replica has
+# its rows (not parked on the entry node, where a crash would hold them); IN/JOIN subqueries over a
+# Distributed table run once and are shipped to the shards (18.16 refuses them otherwise); reads and
+# writes go to each shard's first live replica, so a reader sees what was just written.
+CLUSTER_SESSION = {"insert_distributed_sync": 1, "distributed_product_mode": "global", "load_balancing": "in_order"}
+
+
 class ServerStore:
     """clickhouse-server over the native protocol (clickhouse-driver), rows sent as Python data, column by column.
 
@@ -119,6 +126,7 @@ class ServerStore:
         self._client = None
 
     def _connect(self, database: str):
+        """A client of clickhouse_host, which moves to the next of clickhouse_alt_hosts when its node is down."""
         from clickhouse_driver import Client
 
         timeout = self.settings.clickhouse_timeout_s
@@ -126,6 +134,8 @@ class ServerStore:
             host=self.settings.clickhouse_host, port=self.settings.clickhouse_port, database=database,
             user=self.settings.clickhouse_user, password=self.settings.clickhouse_password.get_secret_value(),
             connect_timeout=min(timeout, 10), send_receive_timeout=timeout, sync_request_timeout=timeout,
+            alt_hosts=self.settings.clickhouse_failover_hosts or None,
+            settings=CLUSTER_SESSION if self.settings.clickhouse_cluster_name else {},
         )
 
     def open(self) -> None:

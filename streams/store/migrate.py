@@ -6,7 +6,9 @@ A column added to an existing table is declared too, in the module's optional
 ``ADDED_COLUMNS: list[tuple[table, column, type]]`` (and in its CREATE statement, for new stores):
 tables created before the column existed get it by ``ALTER TABLE … ADD COLUMN``, which only runs
 when ``system.columns`` lacks it (ClickHouse 18.16 has no ``ADD COLUMN IF NOT EXISTS``).
-Running the migration twice changes nothing.
+Running the migration twice changes nothing. On a ClickHouse cluster (``RISKPULSE_CLICKHOUSE_CLUSTER``) every
+statement is rewritten by :mod:`riskpulse.streams.store.cluster` into Replicated tables behind Distributed ones
+of the same names, created ON CLUSTER, so the queries run unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings, get_settings
 from riskpulse.streams.store import alerts, entities, labels, messages, retrain_runs
 from riskpulse.streams.store.backends import Store, StoreError, open_store
+from riskpulse.streams.store.cluster import SINGLE_SERVER, Cluster, Layout, layout_for, table_name
 
 logger = logging.getLogger("riskpulse.db")
 
@@ -42,32 +45,39 @@ def collect_ddl(modules: Sequence[ModuleType] = TABLE_MODULES) -> list[tuple[str
     return statements
 
 
-def missing_columns(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES) -> list[tuple[str, str]]:
-    """(module name, ALTER statement) for each declared added column the store's tables still lack."""
+def missing_columns(
+    store: Store, modules: Sequence[ModuleType] = TABLE_MODULES, layout: Layout = SINGLE_SERVER,
+) -> list[tuple[str, str]]:
+    """(module name, statement) adding each declared added column the store's tables still lack."""
     wanted = [(module.__name__, *added) for module in modules for added in getattr(module, "ADDED_COLUMNS", [])]
     if not wanted:
         return []
     present = {
         (row["table"], row["name"]) for row in store.query(
             "SELECT table, name FROM system.columns WHERE database = currentDatabase() AND table IN %(tables)s",
-            {"tables": tuple(sorted({table for _, table, _, _ in wanted}))},
+            {"tables": tuple(sorted({name for _, table, _, _ in wanted for name in layout.column_tables(table)}))},
         )
     }
+    creates = {table_name(statement): statement for _, statement in collect_ddl(modules)}
     return [
-        (module, f"ALTER TABLE {table} ADD COLUMN `{column}` {type_}")
-        for module, table, column, type_ in wanted if (table, column) not in present
+        (module, statement)
+        for module, table, column, type_ in wanted
+        for statement in layout.add_column(table, column, type_, present, creates[table])
     ]
 
 
-def migrate(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES) -> int:
-    """Run the DDL of ``modules`` (default: every table) on an open store; returns how many statements ran."""
-    statements = collect_ddl(modules)
+def migrate(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES, layout: Layout = SINGLE_SERVER) -> int:
+    """Run the DDL of ``modules`` (default: every table) on an open store, laid out for one server or a
+    cluster; returns how many statements ran."""
+    statements = [("layout", statement) for statement in layout.prologue()] + [
+        (module, laid_out) for module, statement in collect_ddl(modules) for laid_out in layout.create(statement)
+    ]
     for module, statement in statements:
         try:
             store.execute(statement)
         except StoreError as exc:
             raise MigrationError(f"DDL from {module} failed: {exc}") from exc
-    altered = missing_columns(store, modules)
+    altered = missing_columns(store, modules, layout)
     for module, statement in altered:
         try:
             store.execute(statement)
@@ -83,7 +93,7 @@ def migrate_settings(settings: Settings) -> int:
     """Open the configured store, migrate it, close it."""
     store = open_store(settings)
     try:
-        return migrate(store)
+        return migrate(store, layout=layout_for(settings))
     finally:
         store.close()
 
@@ -100,4 +110,6 @@ def migrate_command() -> None:
     except RiskPulseError as exc:
         typer.echo(f"migration failed: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{count} DDL statements applied to {settings.store} database {settings.clickhouse_database}")
+    layout = layout_for(settings)
+    where = f" on cluster {layout.name}" if isinstance(layout, Cluster) else ""
+    typer.echo(f"{count} DDL statements applied to {settings.store} database {settings.clickhouse_database}{where}")

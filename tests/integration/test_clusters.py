@@ -1,0 +1,327 @@
+"""RiskPulse on clusters, on loopback: a 3-node KRaft Kafka (replication factor 3, min.insync.replicas 2)
+and a 2-shard × 2-replica ClickHouse 18.16 behind ZooKeeper, started by `riskpulse stack` like the
+single-node stack. A broker killed with -9 mid-stream, then a ClickHouse replica stopped mid-stream:
+every message is stored exactly once, the same worker process carries on, and the dashboard's queries
+give the cluster the same answers as one server holding the same rows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from riskpulse.core.schema import Message, ScoredMessage
+from riskpulse.core.settings import Settings, node_port
+from riskpulse.dashboards import queries
+from riskpulse.streams.ingest.producers import send_messages
+from riskpulse.streams.ops.stack import Stack
+from riskpulse.streams.store.backends import ServerStore
+from riskpulse.streams.store.cluster import Cluster
+from riskpulse.streams.store.messages import message_row
+from riskpulse.streams.store.migrate import migrate, migrate_settings, missing_columns
+from riskpulse.streams.topics import ensure_topics
+from tests.fixtures.stack import ARTIFACTS, free_ports
+from tests.integration.pipeline_support import Worker, real_texts, run_settings, wait_drained
+
+pytestmark = pytest.mark.integration
+
+N = 4000  # streamed messages per test
+RATE = 400  # messages/s: the stream lasts ~10 s, so the failure lands in the middle of it
+NODE_PORTS = 4  # the most nodes of one kind (ClickHouse: 2 shards × 2 replicas)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_base_ports(kinds: int) -> list[int]:
+    """Base ports whose node ports (base + 10·k) are all free and all distinct."""
+    chosen: list[int] = []
+    taken: set[int] = set()
+    while len(chosen) < kinds:
+        (base,) = free_ports(1)
+        ports = {node_port(base, node) for node in range(NODE_PORTS)}
+        if ports & taken or not all(_bindable(port) for port in ports):
+            continue
+        chosen.append(base)
+        taken |= ports
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Three Kafka nodes, ZooKeeper and four ClickHouse servers, small heaps (CI has 2 cores)."""
+    home = tmp_path_factory.mktemp("clusters")
+    kafka, controller, native, http, interserver, zookeeper = cluster_base_ports(6)
+    settings = Settings(
+        home=home, store="server", kafka_brokers=3, kafka_port=kafka, kafka_controller_port=controller,
+        kafka_heap="256m", clickhouse_shards=2, clickhouse_replicas=2, clickhouse_port=native,
+        clickhouse_http_port=http, clickhouse_interserver_port=interserver, zookeeper_port=zookeeper,
+        chdb_path=home / "chdb",
+    )
+    stack = Stack(settings)
+    try:
+        stack.up(timeout=180)
+        yield stack
+    except BaseException:
+        _save_logs(stack, "clusters-up")
+        raise
+    finally:
+        stack.down()
+
+
+def _save_logs(stack: Stack, label: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"{label}-logs.txt").write_text(stack.logs())
+
+
+def _run(stack: Stack, tmp_path: Path) -> Settings:
+    """A fresh run on the clusters: own topics, group and database, all created (replicated)."""
+    tag = f"c{uuid.uuid4().hex[:8]}"
+    settings = run_settings(stack.settings, tag, tmp_path, clickhouse_database=tag)
+    ensure_topics(settings)
+    migrate_settings(settings)
+    return settings
+
+
+def _messages(tag: str, n: int) -> list[Message]:
+    """n real texts over 12 source/channel keys, one a second over the last n seconds (varied times)."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=n)
+    return [
+        Message(id=f"{tag}-{i:05d}", source=("news", "customer", "social")[i % 3], channel=f"desk-{i % 4}",
+                ts=start + timedelta(seconds=i), text=text)
+        for i, text in enumerate(real_texts(n))
+    ]
+
+
+class Producer(threading.Thread):
+    """`send_messages` at RATE in the background (the idempotent acks=all producer the CLI uses)."""
+
+    def __init__(self, settings: Settings, messages: list[Message]):
+        super().__init__(daemon=True)
+        self.settings, self.messages = settings, messages
+        self.sent: int | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.sent = send_messages(self.messages, self.settings, rate=RATE)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def finish(self, timeout: float = 180) -> int:
+        self.join(timeout)
+        assert not self.is_alive(), "producer still sending"
+        assert self.error is None, f"producer failed: {self.error!r}"
+        return self.sent
+
+
+def _stored(store: ServerStore) -> int:
+    return store.query("SELECT count() AS n FROM messages")[0]["n"]
+
+
+def _wait_stored(store: ServerStore, worker: Worker, at_least: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while _stored(store) < at_least:
+        worker.assert_alive()
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.1)
+
+
+def _assert_exactly_once(store: ServerStore, messages: list[Message]) -> None:
+    (counts,) = store.query("SELECT count() AS n, uniqExact(id) AS ids FROM messages FINAL")
+    assert counts == {"n": len(messages), "ids": len(messages)}
+    assert {row["id"] for row in store.query("SELECT id FROM messages FINAL")} == {m.id for m in messages}
+
+
+def _busiest_broker(settings: Settings) -> int:
+    """The node id leading most raw partitions: killing it moves the most leadership."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        (topic,) = admin.describe_topics([settings.topic_raw])
+    finally:
+        admin.close()
+    replicas = {len(p["replica_nodes"]) for p in topic["partitions"]}
+    assert replicas == {3}, f"raw topic replicas per partition: {replicas}"
+    return Counter(p["leader_id"] for p in topic["partitions"]).most_common(1)[0][0]
+
+
+def test_kill_9_of_a_broker_mid_stream_loses_and_doubles_nothing_without_a_worker_restart(clusters, tmp_path):
+    settings = _run(clusters, tmp_path)
+    messages = _messages(settings.clickhouse_database, N)
+    store = ServerStore(settings)
+    store.open()
+    worker = Worker.start(settings, tmp_path / "worker.log", args=("--null-model",))
+    victim = None
+    try:
+        worker.wait_ready()
+        producer = Producer(settings, messages)
+        producer.start()
+        _wait_stored(store, worker, N // 4)
+        victim = clusters.kafka[_busiest_broker(settings) - 1]
+        assert producer.is_alive(), "the stream ended before the failure"
+        os.kill(victim.pid(), signal.SIGKILL)
+        killed = time.monotonic()
+        assert producer.finish() == N
+        wait_drained(settings, [worker], timeout=240)
+        print(f"broker {victim.name} killed; every message stored {time.monotonic() - killed:.1f} s later")
+        worker.assert_alive()
+        assert worker.text().count("[^Worker]: Ready") == 1, "the worker restarted"
+        _assert_exactly_once(store, messages)
+    finally:
+        store.close()
+        worker.stop()
+        if victim is not None:
+            victim.start(120)  # the next test gets the whole cluster
+
+
+# --- ClickHouse ----------------------------------------------------------------------------------
+TOPICS = ("Macro", "Earnings", "fraud_and_security", "Fed | Central Banks", "Markets")
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def _scored_rows(tag: str, n: int) -> list[dict]:
+    """n scored messages of varied topics, sentiments, sources and times, then a quarter of them re-scored
+    a minute later with another sentiment (the version FINAL must pick on whichever shard holds the id)."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    first = [
+        ScoredMessage(
+            id=f"{tag}-s{i:04d}", source=("news", "customer")[i % 2], channel=f"desk-{i % 5}", ts=now - timedelta(seconds=7 * i),
+            text=f"scored message {i} about {TOPICS[i % 5]}", topic=TOPICS[i % 5], topic_prob=0.5 + (i % 50) / 100,
+            sentiment=SENTIMENTS[i % 3], sentiment_prob=0.4 + (i % 60) / 100, model_version="v1", processed_at=now,
+        )
+        for i in range(n)
+    ]
+    rescored = [
+        m.model_copy(update={"sentiment": SENTIMENTS[(i + 1) % 3], "model_version": "v2", "processed_at": now + timedelta(minutes=1)})
+        for i, m in enumerate(first) if i % 4 == 0
+    ]
+    return [message_row(m) for m in first + rescored]
+
+
+def _dashboard_answers(store) -> dict[str, object]:
+    """Every dashboard query over the stored window (pickers as sets: they count raw rows, unmerged)."""
+    first, last = queries.data_bounds(store)
+    end = last + timedelta(seconds=1)
+    start = end - (end - first) / 2
+    key = {"topic": "Macro", "source": "news"}
+    return {
+        "bounds": (first, last),
+        "series_topic": queries.series(store, first, end, 300, "topic"),
+        "series_source": queries.series(store, first, end, 60, "source"),
+        "sentiments": queries.sentiment_counts(store, first, end),
+        "movers": queries.movers(store, start, end, first, min_messages=1),
+        "pickers": {column: set(queries.distinct_values(store, column)) for column in queries.FILTER_COLUMNS},
+        "explore_all": queries.explore(store, queries.Filters()),
+        "explore_negative_news": queries.explore(
+            store, queries.Filters(sentiments=("negative",), sources=("news",), min_confidence=0.6, start=start, end=end)),
+        "explore_text": queries.explore(store, queries.Filters(text="earnings")),
+        "around": queries.messages_around(store, first, end, key=key),
+        "key_series": queries.key_series(store, first, end, 600, key=key),
+        "label_queue": queries.label_queue(store, "sentiment"),
+    }
+
+
+def test_a_replica_stopped_mid_stream_loses_nothing_and_dashboards_match_one_server(clusters, stack, tmp_path):
+    settings = _run(clusters, tmp_path)
+    tag = settings.clickhouse_database
+    messages = _messages(tag, N)
+    scored = _scored_rows(tag, 600)
+    store = ServerStore(settings)
+    store.open()
+    entry = clusters.service("clickhouse-s1r1")  # the node the worker and this store connect to first
+    worker = Worker.start(settings, tmp_path / "worker.log", args=("--null-model",))
+    try:
+        worker.wait_ready()
+        producer = Producer(settings, messages)
+        producer.start()
+        _wait_stored(store, worker, N // 4)
+        assert producer.is_alive(), "the stream ended before the failure"
+        entry.stop(30)
+        stopped = time.monotonic()
+        store.write_batch("messages", scored[:450])
+        store.write_batch("messages", scored[450:])  # the re-scored versions, in a later insert
+        assert producer.finish() == N
+        wait_drained(settings, [worker], timeout=240)
+        print(f"{entry.name} stopped; every message stored {time.monotonic() - stopped:.1f} s later")
+        worker.assert_alive()
+        assert worker.text().count("[^Worker]: Ready") == 1, "the worker restarted"
+        (counts,) = store.query("SELECT count() AS n, uniqExact(id) AS ids FROM messages FINAL")
+        assert counts == {"n": N + 600, "ids": N + 600}
+
+        # One server holding the same rows: the streamed ones as the cluster holds them, the scored ones as written.
+        single = ServerStore(stack.model_copy(update={"clickhouse_database": tag}))
+        single.open()
+        try:
+            migrate(single)
+            streamed = store.query(f"SELECT {', '.join(scored[0])} FROM messages FINAL WHERE id NOT LIKE '%%-s%%'")
+            assert len(streamed) == N
+            single.write_batch("messages", streamed)
+            single.write_batch("messages", scored[:450])
+            single.write_batch("messages", scored[450:])
+            labels = [{"message_id": m.id, "task": "sentiment", "label": "negative", "text": m.text, "labeled_by": "qa",
+                       "labeled_at": datetime.now(timezone.utc).replace(microsecond=0)} for m in messages[:40]]
+            for target in (store, single):
+                target.write_batch("labels", labels)
+            expected = _dashboard_answers(single)
+            assert _dashboard_answers(store) == expected  # one replica of shard 1 still down
+
+            entry.start(120)
+            store.execute("SYSTEM SYNC REPLICA messages_local")  # on the returned node: it fetched what it missed
+            store.execute("SYSTEM SYNC REPLICA labels_local")
+            assert _dashboard_answers(store) == expected  # reads are back on the returned replica
+        finally:
+            single.close()
+    finally:
+        store.close()
+        worker.stop()
+        if entry.pid() is None:
+            entry.start(120)
+
+
+def test_migrate_adds_a_column_to_every_replica_and_the_distributed_table(clusters, tmp_path):
+    settings = _run(clusters, tmp_path)
+    before = SimpleNamespace(__name__="probe", DDL=["CREATE TABLE IF NOT EXISTS probe (id String, v UInt64) "
+                                                    "ENGINE = ReplacingMergeTree(v) ORDER BY id"])
+    after = SimpleNamespace(__name__="probe", DDL=["CREATE TABLE IF NOT EXISTS probe (id String, v UInt64, note String) "
+                                                   "ENGINE = ReplacingMergeTree(v) ORDER BY id"],
+                            ADDED_COLUMNS=[("probe", "note", "String")])
+    layout = Cluster(settings.clickhouse_cluster_name, settings.clickhouse_database)
+    store = ServerStore(settings)
+    store.open()
+    try:
+        migrate(store, [before], layout)
+        store.write_batch("probe", [{"id": f"k{i}", "v": 1} for i in range(100)])
+        migrate(store, [after], layout)
+        assert missing_columns(store, [after], layout) == []  # nothing left to add: a second run alters nothing
+        store.write_batch("probe", [{"id": "k1", "v": 2, "note": "second"}])
+        rows = store.query("SELECT id, note FROM probe FINAL WHERE note != '' OR id = 'k2' ORDER BY id")
+        assert rows == [{"id": "k1", "note": "second"}, {"id": "k2", "note": ""}]
+        assert store.query("SELECT count() AS n FROM probe FINAL") == [{"n": 100}]
+        for service in clusters.clickhouse[1:]:  # [0] is ZooKeeper
+            node = ServerStore(settings.model_copy(update={"clickhouse_port": service.port, "clickhouse_alt_hosts": ""}))
+            node.open()
+            try:
+                columns = node.query("SELECT table FROM system.columns WHERE database = currentDatabase() "
+                                     "AND name = 'note' AND table LIKE 'probe%'")
+            finally:
+                node.close()
+            assert sorted(r["table"] for r in columns) == ["probe", "probe_local"], service.name
+    finally:
+        store.close()

@@ -227,6 +227,26 @@ def show(version: Optional[str] = typer.Argument(None, help="Version; default: c
         raise _fail(error) from None
 
 
+@models_app.command("calibrate")
+def calibrate(
+    version: Optional[str] = typer.Argument(None, help="Version; default: current."),
+    data: Optional[Path] = typer.Option(None, help="Labeled data root; default RISKPULSE_SHARED_DATA."),
+) -> None:
+    """Fit a version's temperatures on its validation sets (for versions trained before calibration); ECE before/after."""
+    from riskpulse.models.training.calibration import calibrate_version
+
+    try:
+        result = calibrate_version(get_settings(), version, data)
+    except RiskPulseError as error:
+        raise _fail(error) from None
+    for head in ("sentiment", "topic"):
+        c = result[head]
+        if c["n"]:
+            typer.echo(f"{head}: T={c['temperature']:.3f} on {c['n']} rows; ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f} "
+                       f"(held-out halves {c['ece_after_heldout']:.4f})")
+    typer.echo(f"wrote calibration.json for {result['version']}; running workers use it when they next load the version")
+
+
 @models_app.command("promote")
 def promote(version: str = typer.Argument(..., help="Version to serve.")) -> None:
     """Point `current` at a version (atomic)."""

@@ -12,6 +12,7 @@ with temperature 1: the raw softmax, as before.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,7 +33,9 @@ class Temperatures:
     def save(self, directory: Path, fitted_on: dict | None = None) -> None:
         """Write ``calibration.json``; `fitted_on` records what the temperatures were fitted on and the ECE they gave."""
         record = {"method": "temperature", **asdict(self), "fitted_on": fitted_on or {}}
-        (directory / CALIBRATION_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        staging = directory / f".{CALIBRATION_FILE}.tmp"
+        staging.write_text(json.dumps(record, indent=2), encoding="utf-8")
+        os.replace(staging, directory / CALIBRATION_FILE)  # a served version never shows a half-written file
 
     @classmethod
     def load(cls, directory: Path) -> "Temperatures":

@@ -105,3 +105,27 @@ def calibrate_heads(
                           for name in sets}
         temperatures[head], reports[head] = result["temperature"], result
     return Temperatures(**temperatures), reports
+
+
+def calibrate_version(settings, version: str | None = None, data_root=None) -> dict[str, Any]:
+    """Fit temperatures for a registered version after the fact (one trained before calibration existed) on
+    its own validation sets (the customer hold-outs drawn with its seed) and write its ``calibration.json``.
+    Workers pick the new probabilities up when they next load the version."""
+    from riskpulse.models.serving.inference import Engine
+    from riskpulse.models.serving.registry import Registry
+    from riskpulse.models.training.data import training_data
+
+    registry = Registry(settings.registry_root)
+    version = registry.resolve(version)
+    training = registry.info(version).get("training", {})
+    engine = Engine.load(settings, version)
+    engine.temperatures = Temperatures()  # fit on the raw logits whatever the version holds now
+    data = training_data(data_root or settings.shared_data, training.get("holdout", 0.1), training.get("seed", 13))
+    logits = {}
+    for name, rows in data.validation.items():
+        topic, sentiment = engine.logits([row.text for row in rows])
+        logits[name] = sentiment if rows[0].task == "sentiment" else topic
+    temperatures, report = calibrate_heads(logits, data.validation, {"topic": engine.topics, "sentiment": engine.sentiments})
+    temperatures.save(registry.path(version), fitted_on={head: {k: c.get(k) for k in ("n", "ece_before", "ece_after", "ece_after_heldout")}
+                                                         for head, c in report.items()})
+    return {"version": version, **report}

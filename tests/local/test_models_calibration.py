@@ -55,3 +55,33 @@ def test_a_version_without_calibration_serves_the_raw_softmax(quick_registry: Pa
     assert Engine.load(settings).temperatures == Temperatures(1.0, 1.0)
     Temperatures(topic=1.2, sentiment=1.9).save(registry.path(version))
     assert Engine.load(settings).temperatures == Temperatures(topic=1.2, sentiment=1.9)
+
+
+def test_models_calibrate_fits_an_old_version_in_place(quick_registry: Path, data_root: Path, tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from riskpulse.core.settings import get_settings
+    from riskpulse.models.cli import register
+
+    source = Registry(quick_registry)
+    version = source.current()
+    shutil.copytree(source.path(version), tmp_path / "versions" / version)
+    (tmp_path / "versions" / version / CALIBRATION_FILE).unlink(missing_ok=True)
+    Registry(tmp_path).promote(version)
+    monkeypatch.setenv("RISKPULSE_REGISTRY_DIR", str(tmp_path))
+    monkeypatch.setenv("RISKPULSE_DEVICE", "cpu")
+    get_settings.cache_clear()
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    result = CliRunner().invoke(app, ["models", "calibrate", "--data", str(data_root)])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "sentiment: T=" in result.output and "topic: T=" in result.output
+    saved = json.loads((tmp_path / "versions" / version / CALIBRATION_FILE).read_text())
+    assert saved["fitted_on"]["sentiment"]["n"] == 1  # data_root's one validation tweet
+    served = Engine.load(Settings(registry_dir=tmp_path, device="cpu")).temperatures
+    assert served == Temperatures(topic=saved["topic"], sentiment=saved["sentiment"])

@@ -25,6 +25,7 @@ from riskpulse.streams.enrich.pii import masker_for
 from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, StoryGrouper, process_batch
 from riskpulse.core.retry import retry_async
 from riskpulse.core.settings import Settings
+from riskpulse.streams.ops import metrics
 
 log = logging.getLogger("riskpulse.worker")
 
@@ -60,6 +61,20 @@ class Publisher:
         await asyncio.gather(*futures)
 
 
+def observe_batch(events: Sequence[Any], result: BatchResult, stages: dict[str, float], seconds: float, model_version: str) -> None:
+    """Count an acked batch in the process's Prometheus metrics."""
+    topic = events[0].message.topic
+    metrics.RECORDS_CONSUMED.labels(topic).inc(len(events))
+    metrics.MESSAGES_STORED.labels(topic).inc(len(result.scored))
+    metrics.DEAD_LETTERS.labels(topic).inc(len(result.dead))
+    metrics.BATCH_SECONDS.observe(seconds)
+    for stage, stage_seconds in stages.items():
+        metrics.STAGE_SECONDS.labels(stage).observe(stage_seconds)
+    metrics.serving_model(model_version)
+    for event in events:
+        metrics.PROCESSED.processed(event.message.topic, event.message.partition, event.message.timestamp)
+
+
 @dataclass(frozen=True)
 class Scorer:
     """The agent and what it sends with (tests patch ``publisher.publish``)."""
@@ -93,6 +108,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         batch's emit and the next batch's gathering; emits and acks still happen in batch order.
         """
         loop = asyncio.get_running_loop()
+        taken = time.perf_counter()
         records = [raw_record(e) for e in events]
         where = f"batch {describe(records)} (model {engine.version})"
         result = await retry_async(
@@ -109,6 +125,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         for event in events:
             await stream.ack(event)
         stages = result.seconds | {"emit": acking - emitting, "ack": time.perf_counter() - acking}
+        observe_batch(events, result, stages, time.perf_counter() - taken, engine.version)
         log.info(
             "stored %s: %d scored, %d dead letters, model %s; %s",
             describe(records), len(result.scored), len(result.dead), engine.version,

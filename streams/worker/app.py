@@ -19,6 +19,7 @@ import faust
 from riskpulse.streams.worker.agents import Scorer, register_scorer
 from riskpulse.streams.worker.batching import BatchWriter, Classifier, StoryGrouper
 from riskpulse.core.settings import Settings
+from riskpulse.streams.ops.metrics import add_metrics_page
 
 log = logging.getLogger("riskpulse.worker")
 
@@ -26,8 +27,8 @@ COMMIT_INTERVAL_S = 1.0
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A faust app configured for at-least-once processing with manual acks."""
-    return faust.App(
+    """A faust app configured for at-least-once processing with manual acks, with ``/metrics`` on its web port."""
+    app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
@@ -46,6 +47,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.raw_partitions,
         topic_replication_factor=1,
     )
+    add_metrics_page(app, settings.consumer_group)
+    return app
 
 
 class BoundedWorker(faust.Worker):

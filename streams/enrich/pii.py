@@ -65,9 +65,11 @@ _INTERNATIONAL_PHONE = re.compile(r"(?<![0-9A-Za-z+])\+\d(?:[ \-.]?\d){6,14}(?![
 _NOT_A_PHONE = re.compile(
     r"(?:19|20)\d\d([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2(?:19|20)\d\d"  # dates
     r"|\d+(?:[.,]\d+)*\s?(?:元|块|万|亿|%)|[$¥€£]\s?\d[\d,.]*"  # amounts
+    r"|(?<![\d.])\d*\.\d+(?![\d.])"  # decimals (prices, table figures): one dot, unlike 415.555.2671
     r"|(?<![\d+])\d{16,}"  # longer than any phone number
     r"|[A-Za-z][-_/#]?\d[\d-]*"  # digits glued to a code: ORD-2026-818215, A12345678
 )
+_RANGE = re.compile(r"(?<![\d.-])(\d{3,8})-(\d{3,8})(?![\d-])")  # 72850-72855, if both ends agree
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 
 # What may stand between a label and its number: "account no.: ", "账号是", "number is #".
@@ -282,7 +284,7 @@ class PiiMasker:
         number written with + and a country code that is possible there (plans gain new ranges
         faster than metadata). Dates, amounts and numbers glued to a code ("ORD-2026-818215") are not."""
         candidates: list[tuple[int, int]] = []
-        unclaimed = _blank(text, [match.span() for match in _NOT_A_PHONE.finditer(text)])
+        unclaimed = _blank(text, [match.span() for match in _NOT_A_PHONE.finditer(text)] + list(_ranges(text)))
         for region in self.phone_regions:  # the next region only looks at numbers the last one left
             if not _SEVEN_DIGITS.search(unclaimed):
                 break
@@ -330,6 +332,15 @@ def mask_dead_letter(letter: DeadLetter, masker: PiiMasker) -> DeadLetter:
         return letter
     raw = masked.text.encode("utf-8", "surrogateescape")
     return letter.model_copy(update={"raw_b64": base64.b64encode(raw).decode("ascii")})
+
+
+def _ranges(text: str) -> Iterator[tuple[int, int]]:
+    """Price and level ranges ("support at 68390-68400"): two ends of one length and the same first
+    two digits, which a local phone number's groups (445-4404) are not."""
+    for match in _RANGE.finditer(text):
+        low, high = match.groups()
+        if len(low) == len(high) and low[:2] == high[:2]:
+            yield match.span()
 
 
 def _possible_number(candidate: str) -> bool:

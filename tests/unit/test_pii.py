@@ -95,6 +95,9 @@ def test_chinese_resident_ids_need_the_iso7064_check_digit(text, expected):
     ("order number 4155552671 is late", []),  # a valid US number, labelled as an order
     ("tracking ORD-2026-818215 stuck", []),
     ("due 13.10.2024 or 2024-10-13", []),
+    ("resistance at 72850-72855, then 103.45-103.49 and .74475-.74480", []),  # price ranges
+    ("Net profit 25.1 25.4 14 4.0 EPS", []),  # a table row
+    ("电话(617) 445-4404。", [("phone", "(617) 445-4404")]),  # not a range: the groups differ in length
     ("订单号202611271234567890 和 13812345678", [("phone", "13812345678")]),
 ])
 def test_phones_skip_dates_and_order_numbers(text, expected):

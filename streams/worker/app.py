@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 5),
         producer_acks=-1,
         topic_partitions=settings.raw_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,  # for topics faust creates itself
     )
     add_metrics_page(app, settings.consumer_group)
     return app

@@ -173,8 +173,8 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     the batch is redelivered and the idempotent messages table absorbs the repeat. With a masker
     (the default; None turns it off) personal data is masked out of every message and dead letter
     before anything is classified, stored or handed back to emit; each scored record lists the
-    kinds masked. With an entity
-    finder, each message's entity mentions are stored in the same step (``entity_mentions``, idempotent too).
+    kinds masked. With an entity finder, each message's entity mentions are stored in the same step
+    (``entity_mentions``, idempotent too).
     With a story grouper, each message is stored with its story id (a redelivered message keeps its own).
     """
     started = time.perf_counter()

@@ -75,7 +75,7 @@ _IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 # What may stand between a label and its number: "account no.: ", "账号是", "number is #".
 _FILLER = r"(?:\s|[:：#=.,，]|no\b|nr\b|num(?:ber)?\b|is\b|号码|号|码|是|为)*"
 _ACCOUNT_LABEL = (
-    r"(?<![A-Za-z])(?:bank\s+)?(?:account|acct|a/c)|(?<![A-Za-z])card\s*(?:no\b|nr\b|num(?:ber)?\b)|"
+    r"(?<![A-Za-z])(?:bank\s+)?(?:account|acct|acc\b\.?|a/c)|(?<![A-Za-z])card\s*(?:no\b|nr\b|num(?:ber)?\b)|"
     r"银行账号|银行卡号|账号|帐号|账户|帐户|卡号|户号"
 )
 _ACCOUNT = re.compile(

@@ -108,6 +108,8 @@ def test_phones_skip_dates_and_order_numbers(text, expected):
     ("SSN 536-22-1234 and ssn: 536221234", [("ssn", "536-22-1234"), ("ssn", "536221234")]),
     ("SSN 666-22-1234 or 000-12-3456", []),
     ("my account number is 12345678", [("account", "12345678")]),
+    ("acc no. 12345678 please", [("account", "12345678")]),
+    ("according to 12345678 people", []),
     ("账户 12345678元", []),  # an amount
     ("card number 4111 1111 1111 1112 (typo)", [("account", "4111 1111 1111 1112")]),
     ("email zhang.san@qq.com谢谢, handle @zhang", [("email", "zhang.san@qq.com")]),

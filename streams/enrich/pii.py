@@ -12,7 +12,12 @@ phone numbers from phonenumbers (Google's libphonenumber metadata). Regexes only
 Detectors run from the strongest evidence to the weakest (e-mail, IBAN, resident ID, card, SSN,
 account, phone); a span taken by one is blanked for the rest, so spans never overlap. A number
 labelled as an order, reference or tracking number is not masked as a card, account or phone
-(10-digit order numbers are valid US and Chinese phone numbers about half the time).
+(10-digit order numbers are valid US and Chinese phone numbers about half the time), nor are
+dates, amounts, decimals and price ranges taken for phones. IBAN and resident-ID shapes that fail
+their check are left as they are and not read as cards or phones either.
+
+Presidio was not used: its analyzer needs spaCy and a spaCy model that cannot be installed here,
+and it has no Chinese resident ID; its phone recognizer is phonenumbers' matcher, used here directly.
 
 Full-width digits and letters (``１３８…``, typed by Chinese input methods) are folded to ASCII
 one character for one, so spans index the original text.
@@ -110,6 +115,8 @@ class Span:
 
 @dataclass(frozen=True)
 class Masked:
+    """A text with its PII replaced by tokens, and where each piece was in the original."""
+
     text: str
     spans: tuple[Span, ...]
 
@@ -125,7 +132,8 @@ def token(kind: str) -> str:
 
 
 def card_prefix_ok(digits: str) -> bool:
-    """Issuer ranges in use: Amex/JCB/Diners (3), Visa (4), Mastercard (51-55, 2221-2720), Discover/UnionPay/Maestro (6, 50, 56-58)."""
+    """Payment-card issuer ranges: 3 (Amex, JCB, Diners), 4 (Visa), 5 (Mastercard, Maestro), 6 (Discover,
+    UnionPay) and Mastercard's 2221-2720; numbers opening otherwise are not cards whatever their Luhn digit."""
     return digits[0] in "3456" or 2221 <= int(digits[:4]) <= 2720
 
 

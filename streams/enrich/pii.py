@@ -16,8 +16,9 @@ labelled as an order, reference or tracking number is not masked as a card, acco
 dates, amounts, decimals and price ranges taken for phones. IBAN and resident-ID shapes that fail
 their check are left as they are and not read as cards or phones either.
 
-Presidio was not used: its analyzer needs spaCy and a spaCy model that cannot be installed here,
-and it has no Chinese resident ID; its phone recognizer is phonenumbers' matcher, used here directly.
+Presidio was not used: its analyzer needs spaCy and a spaCy model, which is published outside PyPI
+(only unofficial re-uploads are there), it has no Chinese resident ID, and its phone recognizer is
+phonenumbers' matcher, used here directly.
 
 Full-width digits and letters (``１３８…``, typed by Chinese input methods) are folded to ASCII
 one character for one, so spans index the original text.

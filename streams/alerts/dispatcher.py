@@ -5,6 +5,10 @@ before the first attempt, and every attempt's outcome is written back, so a serv
 point resumes on restart: pending rows are retried, and alerts that were detected but never
 notified are regrouped from the ``alerts`` table.
 
+Attempt outcomes are written in one INSERT per tick (a receiver that fails fast would otherwise
+crowd the store with single-row writes); one not yet written when the process dies is sent again
+after the restart under the same ``webhook-id``, which receivers deduplicate on.
+
 A failing delivery is retried with capped exponential backoff (or when the receiver's
 ``Retry-After`` says) until ``webhook_retry_horizon_s`` (a day by default) has passed since it was
 made; then it becomes ``dead`` with the last error, and ``riskpulse alerts redrive`` queues it
@@ -113,6 +117,7 @@ class Dispatcher:
         self._acked_at = -ACKS_REFRESH_S
         self._redrive_at = 0.0
         self._planner: threading.Thread | None = None
+        self._outcomes: dict[str, dict[str, Any]] = {}  # attempt outcomes not yet written (under _cond)
 
     @property
     def pending(self) -> dict[str, dict[str, Any]]:
@@ -219,6 +224,9 @@ class Dispatcher:
                     self.repo.save_deliveries(rows)
                 return True
             except Exception as exc:  # noqa: BLE001 - any failure means "not stored yet"
+                if self._stop.is_set():
+                    log.warning("%s abandoned on stop (%r); the outbox keeps the earlier state", what, exc)
+                    return False
                 log.error("%s failed, retrying in %.1f s: %r", what, delay, exc)
                 if self._stop.wait(delay):
                     return False
@@ -243,17 +251,25 @@ class Dispatcher:
     def run_once(self) -> None:
         self.plan()
         self.deliver_due()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the attempt outcomes since the last flush to the outbox, in one INSERT."""
+        with self._cond:
+            rows, self._outcomes = list(self._outcomes.values()), {}
+        if rows:
+            self._store(rows, f"recording {len(rows)} webhook attempt outcomes")
 
     def _attempt(self, lane: Lane, row: dict[str, Any]) -> None:
         result = post_once(self.client, row["url"], self.secret, row["delivery_id"], row["body"].encode())
         updated = self._outcome(row, result, self.clock())
-        stored = self._store([updated], f"recording webhook {row['delivery_id']} {updated['status']}")
         with self._cond:
             lane.busy.discard(row["group_key"])
-            if updated["status"] == "pending" or not stored:  # unrecorded: as the store has it, retried on restart
+            if updated["status"] == "pending":
                 lane.rows[row["delivery_id"]] = updated
             else:
                 lane.rows.pop(row["delivery_id"], None)
+            self._outcomes[row["delivery_id"]] = updated
             self._cond.notify_all()
         if updated["status"] == "pending":
             log.info("webhook %s to %s failed (attempt %d), next in %.0f s: %s", row["delivery_id"], row["url"],
@@ -301,6 +317,7 @@ class Dispatcher:
         while not self._stop.wait(self.settings.alert_tick_s):
             try:
                 self.plan()
+                self.flush()
             except Exception:  # keep going; the outbox and the alerts table hold the state
                 log.exception("alert dispatcher planning failed; retrying next tick")
 
@@ -332,5 +349,10 @@ class Dispatcher:
         alive = [t for t in [self._planner, *threads] if t is not None]
         for thread in alive:
             thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            with self._repo_lock:
+                self.repo.save_deliveries(list(self._outcomes.values()))
+        except Exception as exc:  # noqa: BLE001 - unrecorded outcomes are sent again after a restart
+            log.warning("could not record %d webhook outcomes on stop: %r", len(self._outcomes), exc)
         if not any(t.is_alive() for t in alive):  # else the process exit closes the sockets
             self.client.close()

@@ -19,6 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 MAX_TEXT_BYTES = 32 * 1024
 MAX_META_BYTES = 4 * 1024
+# Event times the store and the detector can use: ClickHouse DateTime starts at the Unix epoch, and one record
+# from the future would close every live alert window (event time only moves forward).
+EARLIEST_TS = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE_SKEW_S = 24 * 3600
+# pydantic's JSON serialiser gives up near 255 levels, so a small but deep meta would parse, then crash the emit.
+MAX_META_DEPTH = 32
 SOURCES = ("news", "customer", "social", "internal")
 Source = Literal["news", "customer", "social", "internal"]
 Sentiment = Literal["negative", "neutral", "positive"]
@@ -42,7 +48,13 @@ class Message(BaseModel):
     def _aware(cls, ts: datetime) -> datetime:
         if ts.tzinfo is None:
             raise ValueError("ts must carry a timezone (e.g. 2026-01-02T10:00:00Z)")
-        return ts.astimezone(timezone.utc)
+        ts = ts.astimezone(timezone.utc)
+        if ts < EARLIEST_TS:
+            raise ValueError("ts is before 1970-01-01T00:00:00Z, which the store's DateTime cannot hold")
+        if (ts - datetime.now(timezone.utc)).total_seconds() > MAX_FUTURE_SKEW_S:
+            raise ValueError(f"ts is more than {MAX_FUTURE_SKEW_S // 3600} h in the future (producer clock wrong?); "
+                             "it would move the alert detector's event time past every live window")
+        return ts
 
     @field_validator("text")
     @classmethod
@@ -58,6 +70,8 @@ class Message(BaseModel):
     def _meta_small(cls, meta: dict[str, Any]) -> dict[str, Any]:
         if len(json.dumps(meta, default=str)) > MAX_META_BYTES:
             raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes as JSON")
+        if _depth(meta) > MAX_META_DEPTH:
+            raise ValueError(f"meta is nested deeper than {MAX_META_DEPTH} levels")
         return meta
 
     @model_validator(mode="after")
@@ -73,6 +87,17 @@ class Message(BaseModel):
     def key(self) -> bytes:
         """Kafka key: one source/channel stays on one partition, in order."""
         return f"{self.source}/{self.channel}".encode("utf-8")
+
+
+def _depth(value: Any) -> int:
+    """Nesting levels of JSON-like data (iterative: a hostile record must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def content_id(source: str, channel: str, text: str) -> str:
@@ -136,6 +161,8 @@ def parse_message(raw: bytes | None) -> Message:
         payload = json.loads(decoded)
     except json.JSONDecodeError as exc:
         raise InvalidMessage(f"not valid JSON: {exc}") from None
+    except RecursionError:  # a few kB of '[[[[' would otherwise crash the batch, and every redelivery of it
+        raise InvalidMessage("JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidMessage(f"JSON is a {type(payload).__name__}, expected an object")
     try:

@@ -35,6 +35,10 @@ def test_producer_id_is_kept():
         (_raw(text="x" * 60_000), "over the size limit"),
         (b"[1, 2]", "expected an object"),
         (None, "empty record"),
+        (b"[" * 5000 + b"]" * 5000, "JSON nested too deeply"),   # json.loads raised RecursionError: the batch crashed
+        (_raw(meta=json.loads('{"a":' * 300 + "1" + "}" * 300)), "nested deeper than 32"),   # emit's serialiser crashed
+        (_raw(ts="1969-12-31T23:59:59Z"), "before 1970"),
+        (_raw(ts="2100-01-01T00:00:00Z"), "in the future"),
     ],
 )
 def test_bad_records_name_the_problem(raw, reason):
@@ -45,3 +49,12 @@ def test_bad_records_name_the_problem(raw, reason):
 def test_message_round_trips_through_bytes():
     msg = parse_message(_raw(meta={"url": "https://example.org/a"}))
     assert Message.model_validate_json(msg.to_bytes()) == msg
+
+
+def test_epoch_and_today_are_valid_event_times():
+    """1970-01-01 is old but storable (the detector counts it late); a day of producer clock skew is tolerated."""
+    from datetime import datetime, timedelta, timezone
+
+    assert parse_message(_raw(ts="1970-01-01T00:00:00Z")).ts.year == 1970
+    soon = (datetime.now(timezone.utc) + timedelta(hours=23)).isoformat()
+    assert parse_message(_raw(ts=soon)).ts.isoformat() == soon

@@ -27,6 +27,7 @@ from riskpulse.streams.store.backends import ChdbStore
 from riskpulse.streams.store.messages import (
     DEAD_LETTER_COLUMNS, DEAD_LETTERS_TABLE, MESSAGE_COLUMNS, MESSAGES_TABLE, dead_letter_row,
 )
+from riskpulse.streams.enrich.entities import load_extractor
 from riskpulse.streams.worker.batching import Classifier, RawRecord, process_batch
 
 logger = logging.getLogger("riskpulse.score")
@@ -97,12 +98,13 @@ def score_file(path: Path, settings: Settings, engine: Classifier, out: Path | N
 
     writer = CsvWriter(out) if out is not None else _chdb_writer(settings)
     masker = masker_for(settings)
+    entities = load_extractor(settings) if settings.entities and out is None else None  # a CSV has no mentions table
     scored = skipped = 0
     batch: list[RawRecord] = []
 
     def flush() -> None:
         nonlocal scored, skipped
-        result = process_batch(batch, engine, writer, masker=masker)
+        result = process_batch(batch, engine, writer, entities, masker=masker)
         scored, skipped = scored + len(result.scored), skipped + len(result.dead)
         progress.update(len(batch))
         batch.clear()

@@ -66,13 +66,20 @@ class Registry:
 
     def promote(self, version: str) -> None:
         self.path(version)
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(version + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.pointer)
+        tmp = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".current-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(version + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.pointer)
+        except OSError as exc:  # read-only or full disk: say where; `current` still names the served version
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            raise RegistryError(f"cannot promote {version}: {self.pointer} is not writable ({exc.strerror or exc}); "
+                                f"still serving {self.current()}") from exc
         log.info("promoted model version %s in %s", version, self.root)
 
     def info(self, version: str) -> dict[str, Any]:
@@ -93,15 +100,20 @@ class Registry:
     @contextlib.contextmanager
     def write(self, version: str) -> Iterator[Path]:
         """Yield a staging directory; on clean exit it becomes ``versions/<version>`` in one rename."""
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
         final = self.versions_dir / version
         if final.exists():
             raise RegistryError(f"model version {version!r} already exists in {self.root}; pick another name")
-        staging = Path(tempfile.mkdtemp(dir=self.versions_dir, prefix=f".staging-{version}-"))
+        staging = None
         try:
+            self.versions_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.versions_dir, prefix=f".staging-{version}-"))
             yield staging
             os.replace(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+        except BaseException as exc:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):  # disk full or read-only: name the place; current is untouched
+                raise RegistryError(f"cannot write model version {version} under {self.versions_dir}: "
+                                    f"{exc.strerror or exc} ({getattr(exc, 'filename', None) or 'no file named'})") from exc
             raise
         log.info("wrote model version %s to %s", version, final)

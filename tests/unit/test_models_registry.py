@@ -73,3 +73,24 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
 def test_version_names_sort_by_creation() -> None:
     a = Registry.new_version_name("quick")
     assert "-quick-" in a and len(a.split("-")[0]) == 8
+
+
+def test_disk_errors_name_the_path_and_keep_current(tmp_path: Path) -> None:
+    """ENOSPC while a version is written, or a pointer that cannot be replaced: a RegistryError naming where,
+    staging removed, `current` unchanged (the full-disk and read-only cases on real mounts are in tests/faults)."""
+    import errno
+    import os
+
+    registry = Registry(tmp_path)
+    make_version(registry, "v1")
+    make_version(registry, "v2")
+    registry.promote("v1")
+    with pytest.raises(RegistryError, match=f"cannot write model version v3 under {tmp_path / 'versions'}: No space left"):
+        with registry.write("v3") as out:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "model.safetensors"))
+    assert registry.versions() == ["v1", "v2"] and not list((tmp_path / "versions").glob(".staging-*"))
+    registry.pointer.unlink()
+    registry.pointer.mkdir()   # the pointer cannot be replaced (as with a read-only registry)
+    with pytest.raises(RegistryError, match=f"cannot promote v2: {registry.pointer} is not writable"):
+        registry.promote("v2")
+    assert not list(tmp_path.glob(".current-*"))

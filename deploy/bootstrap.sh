@@ -19,8 +19,10 @@ fi
 say() { printf '\n== %s\n' "$*"; }
 
 # --- system packages ---------------------------------------------------------------------
-# Java runs the Kafka broker, Maven resolves its jars, Chromium drives the dashboard's browser tests.
-PACKAGES=(clickhouse-server clickhouse-client chromium openjdk-17-jre-headless maven python3-pip python3-venv)
+# Java runs the Kafka broker, Maven resolves its jars, Chromium drives the dashboard's browser tests,
+# ZooKeeper keeps the replicated tables of `riskpulse stack up --shards N --replicas M` in step (Debian's
+# `zookeeper` has no service to start; `zookeeperd` would).
+PACKAGES=(clickhouse-server clickhouse-client zookeeper chromium openjdk-17-jre-headless maven python3-pip python3-venv)
 missing=()
 for package in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -151,15 +151,17 @@ def _assert_exactly_once(store: ServerStore, messages: list[Message]) -> None:
 
 
 def _busiest_broker(settings: Settings) -> int:
-    """The node id leading most raw partitions: killing it moves the most leadership."""
+    """The node id leading most raw partitions (killing it moves the most leadership), once the raw topic and
+    faust's assignor topic (the group's own) are seen with 3 replicas each."""
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
-        (topic,) = admin.describe_topics([settings.topic_raw])
+        raw, assignor = admin.describe_topics([settings.topic_raw, f"{settings.consumer_group}-__assignor-__leader"])
     finally:
         admin.close()
-    replicas = {len(p["replica_nodes"]) for p in topic["partitions"]}
-    assert replicas == {3}, f"raw topic replicas per partition: {replicas}"
-    return Counter(p["leader_id"] for p in topic["partitions"]).most_common(1)[0][0]
+    for topic in (raw, assignor):
+        replicas = {len(p["replica_nodes"]) for p in topic["partitions"]}
+        assert replicas == {3}, f"{topic['name']} replicas per partition: {replicas}"
+    return Counter(p["leader_id"] for p in raw["partitions"]).most_common(1)[0][0]
 
 
 def test_kill_9_of_a_broker_mid_stream_loses_and_doubles_nothing_without_a_worker_restart(clusters, tmp_path):

@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import faust
 
 from riskpulse.streams.worker.agents import Scorer, register_scorer
 from riskpulse.streams.worker.batching import BatchWriter, Classifier, StoryGrouper
+from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings
 from riskpulse.streams.ops.metrics import add_metrics_page
 
@@ -26,13 +29,28 @@ log = logging.getLogger("riskpulse.worker")
 COMMIT_INTERVAL_S = 1.0
 
 
+def worker_datadir(settings: Settings) -> Path:
+    return settings.home / f"{settings.consumer_group}-data"
+
+
+def check_writable(path: Path) -> None:
+    """faust writes its data dir as it starts; read-only or full, it died there with a bare traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise RiskPulseError(f"faust data dir {path} is not writable ({exc.strerror or exc}); make it writable, "
+                             "free space, or point RISKPULSE_HOME elsewhere") from exc
+
+
 def create_app(settings: Settings) -> faust.App:
     """A faust app configured for at-least-once processing with manual acks, with ``/metrics`` on its web port."""
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
-        datadir=str(settings.home / f"{settings.consumer_group}-data"),  # not the working directory
+        datadir=str(worker_datadir(settings)),  # not the working directory
         autodiscover=False,
         web_port=settings.web_port,
         web_bind="127.0.0.1",
@@ -105,6 +123,7 @@ def run_worker(settings: Settings, engine: Classifier) -> None:
     from riskpulse.streams.store.backends import open_store
     from riskpulse.streams.topics import ensure_topics
 
+    check_writable(worker_datadir(settings))
     ensure_topics(settings)
     store = open_store(settings)
     migrate(store, [messages, entities])

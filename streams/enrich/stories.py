@@ -2,25 +2,37 @@
 
 Syndicated news, retweets and copy-pasted complaints repeat one text with small changes, so a count
 of messages overstates how many things happened. :class:`StoryIndex` gives every message a story id,
-the id of the first message of its story that the index saw, by comparing its MinHash (datasketch)
-with the recent messages in an LSH index:
+the id of the first message of its story that the index saw, by comparing its MinHash signature with
+those of the recent messages through datasketch's ``MinHashLSH``:
 
 * text is normalised first (HTML entities, ``RT @x:`` prefixes, URLs, case, punctuation and a word
-  cut by a trailing ellipsis go), then cut into character shingles, which a reworded word or a new
-  link changes only locally;
+  cut by a trailing ellipsis go), then cut into 5-byte shingles, which a reworded word or a new link
+  changes only locally; signatures use datasketch's permutations, computed for a batch at once;
 * a candidate from the LSH joins the story if the estimated Jaccard similarity reaches
   ``threshold``, or if the shorter text is almost wholly contained in the longer (a truncated copy,
   estimated from the Jaccard and both shingle counts) and is long enough for that to mean something;
+  either way their cashtags and figures must agree, or "X EPS beats by $0.02" would join "Y EPS
+  beats by $0.08";
 * memory is bounded: entries older than ``horizon_s`` of event time behind the newest message, and
   beyond ``max_entries``, are evicted oldest-inserted first (~4 KB per entry, measured: 100,000 entries ≈ 400 MB);
 * a message id the index already holds gets its recorded story id back, so a redelivered batch is
   given the ids it had; after a restart :meth:`StoryIndex.load` refills the index from the stored
   messages (``riskpulse.streams.store.messages.recent_stories``), in their order, with their ids.
+
+Several workers: the raw topic is keyed by source/channel, so each worker sees the channels of the
+partitions it owns, and syndicated copies (other publishers, other channels) often land on another
+worker. Each worker groups with its own index, so a story whose copies reach k workers becomes up to
+k stories (each named by the first copy its worker saw): a distinct-story count then overstates a
+syndicated burst by at most the number of workers, not by the number of copies. A worker's index
+starts from every partition's stored messages, so after a restart or rebalance it knows the stories
+the others began before it. Keying the topic by story cannot help: the story is known only after
+this step, and channel keys keep each channel's messages in order.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import logging
 import re
 import threading
@@ -30,7 +42,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from datasketch import MinHash, MinHashLSH
 
 from riskpulse.core.settings import Settings
@@ -43,7 +54,7 @@ _RETWEET = re.compile(r"^\s*(?:rt\b\s*:?\s*(?:@\w+\s*)?:?\s*)+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _TRUNCATED = re.compile(r"\S*(?:…|\.\.\.)\s*$")  # the word a cut copy ends in is a fragment
 _WORD = re.compile(r"\w+")
-_ANCHOR = re.compile(r"\$[A-Za-z][A-Za-z.]*|\d+(?:[.,]\d+)*")
+_ANCHOR = re.compile(r"\$[A-Za-z][A-Za-z.]*|\d+(?:[.,]\d+)*")  # cashtags and figures
 
 
 def _body(text: str) -> str:
@@ -56,30 +67,39 @@ def normalise(text: str) -> str:
     return " ".join(_WORD.findall(_body(text).lower()))
 
 
-def anchors(text: str) -> frozenset[str]:
-    """Cashtags and numbers: what a template headline ("X beats by $0.02") changes from one story to the next."""
-    return frozenset(_ANCHOR.findall(_body(text)))
+def shingle_sets(normalised: Sequence[str], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct overlapping ``width``-byte pieces (≤ 8) of several texts at once, as 32-bit hashes.
 
-
-def shingle_hashes(normalised: str, width: int) -> np.ndarray:
-    """32-bit hashes of the distinct overlapping ``width``-byte pieces of a text (the whole text if shorter).
-
-    Each piece is packed into one integer exactly (``width`` ≤ 8) and then mixed (SplitMix64's
-    finaliser): vectorised, and the same in every process, unlike Python's salted ``hash``.
+    Returns (hashes, owner, sizes): each distinct piece's hash and the index of its text, grouped by text
+    in order, and each text's number of distinct pieces. A text shorter than ``width`` is one piece.
+    Vectorised over the whole batch; each piece is packed into an integer exactly and then mixed
+    (SplitMix64's finaliser), the same in every process, unlike Python's salted ``hash``.
     """
-    data = np.frombuffer(normalised.encode("utf-8"), dtype=np.uint8).astype(np.uint64)
-    if data.size == 0:
-        return np.empty(0, dtype=np.uint32)
-    if data.size < width:
-        data = np.concatenate([data, np.zeros(width - data.size, dtype=np.uint64)])
+    encoded = [text.encode("utf-8").ljust(width, b" ") for text in normalised]
+    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
+    ends = np.cumsum(lengths)
+    windows = lengths - width + 1
+    starts = np.repeat(ends - lengths, windows) + _ranges(windows)  # every window inside its own text
+    owner = np.repeat(np.arange(len(encoded), dtype=np.uint64), windows)
     shifts = np.arange(width - 1, -1, -1, dtype=np.uint64) * np.uint64(8)
-    pieces = np.unique(np.bitwise_or.reduce(sliding_window_view(data, width) << shifts, axis=1))
+    pieces = np.bitwise_or.reduce(data[starts[:, None] + np.arange(width)] << shifts, axis=1)
+    keyed = np.unique((owner << np.uint64(8 * width)) | pieces)  # distinct per text, grouped by text
+    owner = keyed >> np.uint64(8 * width)
+    pieces = keyed & np.uint64((1 << (8 * width)) - 1)
     pieces ^= pieces >> np.uint64(30)
     pieces *= np.uint64(0xBF58476D1CE4E5B9)
     pieces ^= pieces >> np.uint64(27)
     pieces *= np.uint64(0x94D049BB133111EB)
     pieces ^= pieces >> np.uint64(31)
-    return (pieces & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    sizes = np.bincount(owner.astype(np.int64), minlength=len(encoded))
+    return (pieces & np.uint64(0xFFFFFFFF)).astype(np.uint32), owner, sizes
+
+
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """0..n-1 for each n in ``counts``, concatenated."""
+    total = int(counts.sum())
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,7 @@ class StoryParams:
     min_length_ratio: float = 0.3  # nor does one under this share of the other's length
     anchor_overlap: float = 0.5  # a pair whose cashtags/numbers overlap less than this is two stories
     shingle: int = 5
+    max_chars: int = 1000  # only the start of a long text is compared: its copies share it, and time stays flat
     num_perm: int = 64
     bands: int = 12  # LSH bands of 2 permutations: more find more cut copies, each costs ~250 B per entry
     horizon_s: float = 24 * 3600.0
@@ -103,8 +124,7 @@ class _Entry:
     message_id: str
     story_id: str
     ts: float
-    signature: np.ndarray
-    size: int
+    size: int  # distinct shingles
     anchors: frozenset[str]
 
 
@@ -116,9 +136,12 @@ class StoryIndex:
         # bands of two rows: a pair at Jaccard J is a candidate with probability 1 - (1 - J²)^bands, so cut
         # copies (low Jaccard, high containment) are found too; each candidate is then checked on its signature
         self._lsh = MinHashLSH(num_perm=params.num_perm, params=(params.bands, 2))
-        template = MinHash(num_perm=params.num_perm)
-        self._permutations, self._scheme = template.permutations, template.scheme
+        self._permutations = MinHash(num_perm=params.num_perm).permutations  # (a, b) of each of num_perm hashes
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
+        # signatures by key modulo capacity: keys are sequential and evicted first-in first-out, so the live
+        # ones (at most max_entries, plus the one being added) never share a row
+        self._signatures = np.empty((params.max_entries + 1, params.num_perm), dtype=np.uint32)
+        self._lowest_jaccard = _cut_copy_jaccard(params)
         self._by_message: dict[str, int] = {}
         self._next = 0
         self._lock = threading.Lock()
@@ -127,52 +150,77 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def sketch(self, message_id: str, story_id: str, ts: float, text: str) -> _Entry:
-        """What the index keeps of a message: the MinHash of its shingles, their count, its anchors."""
-        pieces = shingle_hashes(normalise(text), self.params.shingle)
-        minhash = MinHash(num_perm=self.params.num_perm, hashfunc=int, permutations=self._permutations, scheme=self._scheme)
-        minhash.update_batch(pieces.tolist())  # already hashed: datasketch only permutes and takes minima
-        return _Entry(message_id, story_id, ts, minhash.hashvalues, len(pieces), anchors(text))
+    def sketches(self, messages: Sequence[tuple[str, str, float, str]]) -> list[tuple[_Entry, np.ndarray]]:
+        """What the index keeps of each (message id, story id, event time, text) and the MinHash signature of
+        its shingles, computed for the whole batch in a few numpy passes."""
+        if not messages:
+            return []
+        bodies = [_body(text) for *_, text in messages]
+        words = [" ".join(_WORD.findall(body.lower()))[: self.params.max_chars] for body in bodies]
+        hashes, owner, sizes = shingle_sets(words, self.params.shingle)
+        a, b = self._permutations
+        permuted = hashes[:, None] * a + b  # datasketch's affine permutations, (a·h + b) mod 2^32, all at once
+        first = np.searchsorted(owner, np.arange(len(messages), dtype=np.uint64))  # every text has a piece
+        signatures = np.minimum.reduceat(permuted, first, axis=0)
+        return [
+            (_Entry(message_id, story_id, ts, int(sizes[i]) if words[i] else 0, frozenset(_ANCHOR.findall(bodies[i]))),
+             signatures[i])
+            for i, (message_id, story_id, ts, _text) in enumerate(messages)
+        ]
 
     def assign(self, messages: Iterable[tuple[str, float, str]]) -> list[str]:
-        """(message id, event time in epoch seconds, text) → story id for each, in the order given."""
+        """(message id, event time in epoch seconds, text) → story id for each, in the order given.
+
+        A message id the index holds gets its recorded story back (a redelivery); the others are
+        sketched together, then matched and added one by one, so a copy later in the batch joins
+        a story begun earlier in it.
+        """
+        messages = list(messages)
         with self._lock:  # one batch at a time, so a story's first message is the same in every run
-            return [self.story_of(message_id, ts, text) for message_id, ts, text in messages]
+            fresh = {mid: (mid, mid, ts, text) for mid, ts, text in messages if mid not in self._by_message}
+            sketched = {entry.message_id: (entry, signature) for entry, signature in self.sketches(list(fresh.values()))}
+            story_ids = []
+            for message_id, ts, text in messages:
+                known = self._by_message.get(message_id)
+                if known is not None:
+                    story_ids.append(self._entries[known].story_id)
+                    continue
+                entry, signature = sketched.get(message_id) or self.sketches([(message_id, message_id, ts, text)])[0]
+                self._forget_before(ts)  # a story older than the horizon is not joined, even before the next insert
+                match = self._best_match(entry, signature)
+                if match is not None:
+                    entry = replace(entry, story_id=match.story_id)
+                self._add(entry, signature)
+                story_ids.append(entry.story_id)
+            return story_ids
 
-    def story_of(self, message_id: str, ts: float, text: str) -> str:
-        """The story ``message_id`` belongs to; it is remembered, so asking again answers the same."""
-        known = self._by_message.get(message_id)
-        if known is not None:
-            return self._entries[known].story_id
-        entry = self.sketch(message_id, message_id, ts, text)
-        self._forget_before(ts)  # a story older than the horizon is not joined, even before the next insert
-        match = self._best_match(entry)
-        if match is not None:
-            entry = replace(entry, story_id=match.story_id)
-        self._add(entry)
-        return entry.story_id
-
-    def load(self, rows: Iterable[tuple[str, str, float, str]]) -> int:
+    def load(self, rows: Iterable[tuple[str, str, float, str]], chunk: int = 2048) -> int:
         """Refill the index with stored (message id, story id, event time, text), oldest first; returns the count."""
         count = 0
-        for message_id, story_id, ts, text in rows:
-            if message_id not in self._by_message:
-                self._add(self.sketch(message_id, story_id or message_id, ts, text))
-                count += 1
+        rows = iter(rows)
+        while batch := list(itertools.islice(rows, chunk)):
+            with self._lock:
+                fresh = [(mid, story or mid, ts, text) for mid, story, ts, text in batch if mid not in self._by_message]
+                for entry, signature in self.sketches(fresh):
+                    self._add(entry, signature)
+                count += len(fresh)
         return count
 
-    def _best_match(self, new: _Entry) -> _Entry | None:
+    def _best_match(self, new: _Entry, signature: np.ndarray) -> _Entry | None:
         """The candidate most similar to ``new`` that is one story with it (ties: the oldest), or None."""
         if not self._entries or new.size == 0:
             return None
-        candidates = [self._entries[key] for key in sorted(self._lsh.query(_Signature(new.signature)))]
-        candidates = [old for old in candidates if self._anchors_agree(new.anchors, old.anchors)]
-        if not candidates:
+        keys = np.array(sorted(self._lsh.query(_Signature(signature))), dtype=np.int64)
+        if not keys.size:
             return None
         p = self.params
-        jaccard = np.count_nonzero(np.stack([old.signature for old in candidates]) == new.signature, axis=1) / p.num_perm
+        agree = np.count_nonzero(self._signatures[keys % len(self._signatures)] == signature, axis=1)
+        jaccard = agree / p.num_perm
         best, best_score = None, 0.0
-        for old, j in zip(candidates, jaccard.tolist()):
+        for i in np.flatnonzero(jaccard >= self._lowest_jaccard).tolist():  # most candidates stop here
+            old, j = self._entries[int(keys[i])], float(jaccard[i])
+            if not self._anchors_agree(new.anchors, old.anchors):
+                continue
             score = j if j >= p.threshold else self._containment_score(new.size, old.size, j)
             if score > best_score:
                 best, best_score = old, score
@@ -191,12 +239,13 @@ class StoryIndex:
         contained = jaccard * (size + other) / ((1 + jaccard) * shorter)  # |A∩B| / |shorter|
         return min(contained, 1.0) * p.threshold if contained >= p.containment else 0.0
 
-    def _add(self, entry: _Entry) -> None:
+    def _add(self, entry: _Entry, signature: np.ndarray) -> None:
         key = self._next
         self._next += 1
         self._entries[key] = entry
         self._by_message[entry.message_id] = key
-        self._lsh.insert(key, _Signature(entry.signature), check_duplication=False)
+        self._signatures[key % len(self._signatures)] = signature
+        self._lsh.insert(key, _Signature(signature), check_duplication=False)
         self._forget_before(entry.ts)
 
     def _forget_before(self, ts: float) -> None:
@@ -210,6 +259,13 @@ class StoryIndex:
             del self._entries[key]
             del self._by_message[entry.message_id]
             self._lsh.remove(key)
+
+
+def _cut_copy_jaccard(params: StoryParams) -> float:
+    """The Jaccard of the least similar cut copy that still joins: ``containment`` of a text ``min_length_ratio``
+    as long as the other. A candidate below it cannot be one story with the new message."""
+    shared = params.containment * params.min_length_ratio
+    return min(params.threshold, shared / (1 + params.min_length_ratio - shared))
 
 
 class _Signature:

@@ -99,7 +99,10 @@ def _run(settings: Settings, producer, workers: list[Worker], messages, rate: fl
     """Send ``messages`` (at ``rate``/s, or flat out) and wait for each one's scored record."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(settings.topic_scored, bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    from riskpulse.streams.kafka_auth import kafka_python_options
+
+    consumer = KafkaConsumer(settings.topic_scored, bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                             **kafka_python_options(settings))
     while not consumer.assignment():
         consumer.poll(timeout_ms=200)
     consumer.seek_to_end()

@@ -37,12 +37,16 @@ def worker(
     settings = get_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
-    if null_model:
-        run_worker(settings, NullClassifier())
-        return
-    from riskpulse.models.serving.reloading import ReloadingEngine
+    try:
+        if null_model:
+            run_worker(settings, NullClassifier())
+            return
+        from riskpulse.models.serving.reloading import ReloadingEngine
 
-    run_worker(settings, ReloadingEngine(settings))  # follows `current`: hot reload between batches
+        run_worker(settings, ReloadingEngine(settings))  # follows `current`: hot reload between batches
+    except RiskPulseError as error:  # refused credentials, no broker, no store: say so, without a traceback
+        typer.echo(f"worker: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 def score(

@@ -17,6 +17,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings
+from riskpulse.streams.kafka_auth import check_login, kafka_python_options
 
 log = logging.getLogger("riskpulse.topics")
 
@@ -37,11 +38,13 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
 
 
 def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
-    """An admin client, retrying until the broker answers or ``timeout_s`` passes."""
+    """An admin client, retrying until the broker answers or ``timeout_s`` passes; refused credentials fail at once."""
+    check_login(settings)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="riskpulse-admin")
+            return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="riskpulse-admin",
+                                    **kafka_python_options(settings))
         except KafkaError as exc:
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(
@@ -83,7 +86,7 @@ def group_lag(settings: Settings, topic: str | None = None, group: str | None = 
     topic = topic or settings.topic_raw
     group = group or settings.consumer_group
     admin = admin_client(settings)
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, **kafka_python_options(settings))
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

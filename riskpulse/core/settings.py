@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     kafka_replication_factor: int | None = Field(
         None, ge=1, description="Replicas of each RiskPulse topic; default min(3, kafka_brokers). Set it (3) when "
         "RISKPULSE_KAFKA_BOOTSTRAP points at an existing cluster (RISKPULSE_KAFKA_REPLICATION_FACTOR).")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        "PLAINTEXT", description="How every RiskPulse Kafka client (producers, admin, workers, alerts) talks to the "
+        "brokers (RISKPULSE_KAFKA_SECURITY_PROTOCOL); SASL_* need kafka_sasl_username/password, *SSL trusts kafka_ssl_cafile.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism (RISKPULSE_KAFKA_SASL_MECHANISM).")
+    kafka_sasl_username: str | None = Field(None, description="SASL user (RISKPULSE_KAFKA_SASL_USERNAME).")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (RISKPULSE_KAFKA_SASL_PASSWORD).")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM bundle of the CAs the brokers' certificates are checked against; default the system's "
+        "(RISKPULSE_KAFKA_SSL_CAFILE).")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS (RISKPULSE_KAFKA_SSL_CERTFILE).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Its private key (PEM) (RISKPULSE_KAFKA_SSL_KEYFILE).")
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names its host (RISKPULSE_KAFKA_SSL_CHECK_HOSTNAME).")
     topic_raw: str = "riskpulse.raw"
     topic_scored: str = "riskpulse.scored"
     topic_dead_letter: str = "riskpulse.dead-letter"
@@ -52,6 +66,13 @@ class Settings(BaseSettings):
     clickhouse_database: str = "riskpulse"
     clickhouse_user: str = "default"
     clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_secure: bool = Field(
+        False, description="TLS to the server's secure native port (RISKPULSE_CLICKHOUSE_SECURE; point clickhouse_port "
+        "at its tcp_port_secure, 9440 by convention).")
+    clickhouse_verify: bool = Field(True, description="Check the server's certificate under TLS (RISKPULSE_CLICKHOUSE_VERIFY).")
+    clickhouse_ca_certs: Path | None = Field(
+        None, description="PEM bundle of the CAs the server's certificate is checked against; default the system's "
+        "(RISKPULSE_CLICKHOUSE_CA_CERTS).")
     chdb_path: Path | None = Field(None, description="chDB directory; default <home>/chdb.")
     clickhouse_timeout_s: float = Field(30, gt=0, description="Server send/receive timeout (RISKPULSE_CLICKHOUSE_TIMEOUT_S).")
     clickhouse_cluster: str | None = Field(

@@ -92,8 +92,12 @@ def kafka_producer(settings: Settings):
     """A kafka-python producer that waits for every in-sync replica (acks=all) and is idempotent, so a
     retry after a broker fails over neither loses nor duplicates a record. It retries for up to
     delivery_timeout_ms (2 minutes): a partition's new leader is elected within seconds of a broker's loss
-    (5 retries 100 ms apart would run out first)."""
+    (5 retries 100 ms apart would run out first). Credentials come from the settings; refused ones fail at once."""
     from kafka import KafkaProducer
+
+    from riskpulse.streams.kafka_auth import check_login, kafka_python_options
+
+    check_login(settings)
 
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -102,6 +106,7 @@ def kafka_producer(settings: Settings):
         delivery_timeout_ms=120_000,
         linger_ms=5,
         client_id="riskpulse-producer",
+        **kafka_python_options(settings),
     )
 
 

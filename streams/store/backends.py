@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import re
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -113,6 +114,8 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 # Distributed table run once and are shipped to the shards (18.16 refuses them otherwise); reads and
 # writes go to each shard's first live replica, so a reader sees what was just written.
 CLUSTER_SESSION = {"insert_distributed_sync": 1, "distributed_product_mode": "global", "load_balancing": "in_order"}
+# Server error codes for a refused login: unknown user, wrong password, password required (18.16), authentication failed (later).
+LOGIN_REFUSED = {192, 193, 194, 516}
 
 
 class ServerStore:
@@ -126,16 +129,22 @@ class ServerStore:
         self._client = None
 
     def _connect(self, database: str):
-        """A client of clickhouse_host, which moves to the next of clickhouse_alt_hosts when its node is down."""
+        """A client of clickhouse_host, which moves to the next of clickhouse_alt_hosts when its node is down;
+        over TLS when clickhouse_secure (certificate checked against clickhouse_ca_certs unless verify is off)."""
         from clickhouse_driver import Client
 
         timeout = self.settings.clickhouse_timeout_s
+        tls = {}
+        if self.settings.clickhouse_secure:
+            tls = {"secure": True, "verify": self.settings.clickhouse_verify}
+            if self.settings.clickhouse_ca_certs:
+                tls["ca_certs"] = str(self.settings.clickhouse_ca_certs)
         return Client(
             host=self.settings.clickhouse_host, port=self.settings.clickhouse_port, database=database,
             user=self.settings.clickhouse_user, password=self.settings.clickhouse_password.get_secret_value(),
             connect_timeout=min(timeout, 10), send_receive_timeout=timeout, sync_request_timeout=timeout,
             alt_hosts=self.settings.clickhouse_failover_hosts or None,
-            settings=CLUSTER_SESSION if self.settings.clickhouse_cluster_name else {},
+            settings=CLUSTER_SESSION if self.settings.clickhouse_cluster_name else {}, **tls,
         )
 
     def open(self) -> None:
@@ -146,9 +155,18 @@ class ServerStore:
         bootstrap = self._connect("default")
         try:
             bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+        except ssl.SSLError as exc:
+            raise StoreError(f"TLS to ClickHouse at {address} failed ({exc}); check RISKPULSE_CLICKHOUSE_CA_CERTS and "
+                             "that RISKPULSE_CLICKHOUSE_PORT is the server's tcp_port_secure") from exc
         except (NetworkError, EOFError, OSError) as exc:
             raise StoreError(f"ClickHouse at {address} does not answer ({exc}); is `riskpulse stack up` running?") from exc
         except Error as exc:
+            if getattr(exc, "code", None) in LOGIN_REFUSED:
+                raise StoreError(
+                    f"ClickHouse at {address} refused user {self.settings.clickhouse_user!r}: "
+                    f"{str(getattr(exc, 'message', exc)).splitlines()[0]}; set RISKPULSE_CLICKHOUSE_USER and "
+                    "RISKPULSE_CLICKHOUSE_PASSWORD"
+                ) from exc
             raise StoreError(f"ClickHouse at {address} refused to create database {database}: {exc}") from exc
         finally:
             bootstrap.disconnect()

@@ -22,6 +22,7 @@ from riskpulse.streams.worker.agents import Scorer, register_scorer
 from riskpulse.streams.worker.batching import BatchWriter, Classifier, StoryGrouper
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings
+from riskpulse.streams.kafka_auth import faust_credentials
 from riskpulse.streams.ops.metrics import add_metrics_page
 
 log = logging.getLogger("riskpulse.worker")
@@ -45,10 +46,12 @@ def check_writable(path: Path) -> None:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A faust app configured for at-least-once processing with manual acks, with ``/metrics`` on its web port."""
+    """A faust app configured for at-least-once processing with manual acks, with ``/metrics`` on its web port;
+    its consumer, producer and admin clients log in with the settings' Kafka credentials."""
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(worker_datadir(settings)),  # not the working directory
         autodiscover=False,

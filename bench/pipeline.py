@@ -39,7 +39,7 @@ from riskpulse.core.settings import Settings  # noqa: E402
 from tests.fixtures.stack import free_ports  # noqa: E402
 from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained  # noqa: E402
 
-STAGE = re.compile(r"(parse|classify|insert|emit|ack) ([0-9.]+) ms")
+STAGE = re.compile(r"(parse|mask|classify|entities|stories|insert|emit|ack) ([0-9.]+) ms")
 
 
 def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
@@ -87,7 +87,7 @@ def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, wo
 
 
 def stage_ms(logs: list[str]) -> dict[str, float]:
-    """Milliseconds per batch stage (parse, classify, insert, emit, ack), summed over the workers' batch lines."""
+    """Milliseconds per batch stage (parse, mask, classify, entities, stories, insert, emit, ack), summed over the workers' batch lines."""
     totals: dict[str, float] = {}
     for text in logs:
         for stage, ms in STAGE.findall(text):

@@ -114,7 +114,9 @@ def _has_cjk(text: str) -> bool:
 
 def _is_word_char(ch: str) -> bool:
     """Letters and digits of alphabetic scripts join words; CJK characters do not need a boundary."""
-    return (ch.isalnum() or ch == "_") and not _has_cjk(ch)
+    if ch.isascii():
+        return ch.isalnum() or ch == "_"
+    return ch.isalnum() and not ("\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
 
 
 class Catalogue:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
 from riskpulse.dashboards import queries
 from riskpulse.core.settings import Settings, get_settings
+from riskpulse.streams.store.backends import StoreError
+
+log = logging.getLogger("riskpulse.dashboard")
 
 RANGES = {
     "Last hour": timedelta(hours=1),
@@ -25,6 +29,15 @@ BUCKETS_S = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 MAX_POINTS = 60
 
 
+def store_unreachable(exc: StoreError) -> NoReturn:
+    """Say that the store cannot be reached (server stopped or restarting) and end this run of the page,
+    instead of a stack trace; the next refresh asks again (the driver reconnects by itself)."""
+    log.warning("dashboard: store unreachable: %s", exc)
+    st.error(f"The message store is unreachable, so this page cannot be shown: {str(exc).splitlines()[0]} "
+             "It shows again once the store answers (refresh).")
+    st.stop()
+
+
 class SerialStore:
     """One store shared by all browser sessions; calls are serialised because a
     ClickHouse native connection (and a chDB session) runs one query at a time."""
@@ -34,16 +47,25 @@ class SerialStore:
         self._lock = threading.Lock()
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return self._store.query(sql, params)
+        try:
+            with self._lock:
+                return self._store.query(sql, params)
+        except StoreError as exc:
+            store_unreachable(exc)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            self._store.execute(sql, params)
+        try:
+            with self._lock:
+                self._store.execute(sql, params)
+        except StoreError as exc:
+            store_unreachable(exc)
 
     def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        with self._lock:
-            self._store.write_batch(table, rows)
+        try:
+            with self._lock:
+                self._store.write_batch(table, rows)
+        except StoreError as exc:
+            store_unreachable(exc)
 
     def close(self) -> None:
         with self._lock:
@@ -59,8 +81,11 @@ def store() -> SerialStore:
     from riskpulse.streams.store.migrate import migrate
     from riskpulse.streams.store.backends import open_store
 
-    backend = open_store(settings())
-    migrate(backend)
+    try:
+        backend = open_store(settings())
+        migrate(backend)
+    except StoreError as exc:  # raised, so not cached: the next run tries again
+        store_unreachable(exc)
     return SerialStore(backend)
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def corpus() -> list[Labeled]:
     return load_corpus(shared_data())
 
 
-def write_rules(path: Path, name: str, urls: list[str], group_wait: float) -> Path:
+def write_rules(path: Path, name: str, urls: list[str], group_wait: float, send_resolved: bool = True) -> Path:
     hooks = "\n".join(f"      - url: {u}" for u in urls)
     path.write_text(f"""rules:
   - name: {name}
@@ -64,7 +65,7 @@ def write_rules(path: Path, name: str, urls: list[str], group_wait: float) -> Pa
     group_wait_s: {group_wait}
     group_interval_s: 2
     repeat_interval_s: 3600
-    send_resolved: true
+    send_resolved: {str(send_resolved).lower()}
 """)
     return path
 
@@ -454,3 +455,40 @@ def test_two_alert_services_by_mistake_one_delivers_and_the_other_takes_over(sta
     assert len(http_receiver.requests) == len(http_receiver.accepted) == 4, "each notification once"
     heard = [(a["alert_id"], a["status"]) for r in http_receiver.requests for a in r.json["data"]["alerts"]]
     assert sorted(heard) == sorted((a.alert_id, s) for a in alerts for s in ("open", "resolved"))
+
+
+def test_backlog_alert_that_opens_and_resolves_at_once_is_still_heard_firing(stack, corpus, http_receiver, tmp_path):
+    """The issue's replay: a backlog caught up faster than real time opens and resolves the alert within
+    milliseconds, before group_wait; with send_resolved false the receiver once heard nothing."""
+    tag = f"alerts-{uuid.uuid4().hex[:8]}"
+    rule = f"spike-{tag}"
+    settings = alert_settings(stack, tag, write_rules(tmp_path / "rules.yaml", rule, [http_receiver.url], 1,
+                                                      send_resolved=False))
+    ensure_topics(settings)
+    traffic = Traffic(settings, corpus, seed=4)
+    burst = math.floor((time.time() - 60) / W) * W
+    traffic.history(6000, until=burst)                     # ~20 unspiked windows, all in the past
+    for window in range(5):                                # the burst window, then four normal ones
+        start = burst + window * W
+        for topic in LIVE_TOPICS:
+            pool = traffic.negative if window == 0 and topic == BURST_TOPIC else traffic.by_topic[topic]
+            for i in range(36):
+                traffic.send(traffic.rng.choice(pool), start + i * W / 36)
+    traffic.close()
+    worker = AlertsWorker.start(settings, tmp_path / "alerts.log")
+    try:
+        worker.wait_ready()
+        wait_until(lambda: any(a.status == "resolved" for a in alerts_in_store(settings, rule)), 60,
+                   "backlog alert opened and resolved", worker)
+        http_receiver.wait_for(lambda r: len(r.accepted) >= 1, timeout=20)
+        time.sleep(3)   # a second notification would have had time to arrive
+    finally:
+        worker.stop()
+    (alert,) = alerts_in_store(settings, rule)
+    assert alert.resolved_at - alert.opened_at <= W   # resolved on the next window: both in one catch-up
+    (heard,) = http_receiver.requests
+    assert heard.verified and heard.json["type"] == "riskpulse.alert.firing"
+    (sent,) = heard.json["data"]["alerts"]
+    assert (sent["alert_id"], sent["status"], sent["resolved_at"]) == (alert.alert_id, "open", None)
+    assert (sent["window_start"], sent["window_end"]) == tuple(
+        datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z") for t in (burst, burst + W))

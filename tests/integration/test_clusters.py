@@ -2,10 +2,11 @@
 and a 2-shard × 2-replica ClickHouse 18.16 behind ZooKeeper, started by `riskpulse stack` like the
 single-node stack. A broker killed with -9 mid-stream, then a ClickHouse replica stopped mid-stream:
 every message is stored exactly once, the same worker process carries on, and the dashboard's queries
-give the cluster the same answers as one server holding the same rows."""
+give the cluster the same answers as one server holding the same rows, and so do the alerts' reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,11 +23,14 @@ from types import SimpleNamespace
 import pytest
 from kafka.admin import KafkaAdminClient
 
+from riskpulse.core.clock import from_epoch
 from riskpulse.core.schema import Message, ScoredMessage
 from riskpulse.core.settings import Settings, node_port
 from riskpulse.dashboards import queries
+from riskpulse.streams.alerts.detector import Alert, KeyState
 from riskpulse.streams.ingest.producers import send_messages
 from riskpulse.streams.ops.stack import Stack
+from riskpulse.streams.store.alerts import AlertRepo, alert_row
 from riskpulse.streams.store.backends import ServerStore
 from riskpulse.streams.store.cluster import Cluster
 from riskpulse.streams.store.messages import message_row
@@ -180,9 +185,11 @@ def test_kill_9_of_a_broker_mid_stream_loses_and_doubles_nothing_without_a_worke
         assert producer.is_alive(), "the stream ended before the failure"
         os.kill(victim.pid(), signal.SIGKILL)
         killed = time.monotonic()
+        left = N - _stored(store)
+        assert left > 0, "the worker stored everything before the broker died"
         assert producer.finish() == N
         wait_drained(settings, [worker], timeout=240)
-        print(f"broker {victim.name} killed; every message stored {time.monotonic() - killed:.1f} s later")
+        print(f"broker {victim.name} killed with {left} messages left to store; all stored {time.monotonic() - killed:.1f} s later")
         worker.assert_alive()
         assert worker.text().count("[^Worker]: Ready") == 1, "the worker restarted"
         _assert_exactly_once(store, messages)
@@ -217,6 +224,49 @@ def _scored_rows(tag: str, n: int) -> list[dict]:
     return [message_row(m) for m in first + rescored]
 
 
+def _alert_rows(tag: str) -> list[tuple[str, list[dict]]]:
+    """Alerts (a third re-written resolved, a later version), acks, detector states and webhook deliveries,
+    with fixed versions and times so two stores get identical rows."""
+    now = int(time.time())
+    alerts = [
+        Alert(alert_id=f"{tag}-a{i}", rule="spike", key=f"topic={TOPICS[i % 5]}", labels={"topic": TOPICS[i % 5]},
+              severity=("low", "high")[i % 2], status="open", opened_at=now - 600 * i, updated_at=now - 60 * i,
+              resolved_at=None, window_start=now - 600 * i, window_end=now - 600 * i + 300, count=50 + i, negatives=20 + i,
+              share=(20 + i) / (50 + i), baseline_mean=0.1, baseline_std=0.05, z=3.0 + i, peak_z=4.0 + i, windows=1 + i,
+              examples=({"id": f"{tag}-m{i}", "text": f"example {i}"},), model_versions=("v1",))
+        for i in range(12)
+    ]
+    resolved = [replace(a, status="resolved", resolved_at=now, updated_at=now) for a in alerts[::3]]
+    states = [{"rule": "spike", "key": f"topic={t}", "state": json.dumps(KeyState(mean=0.1 * v, windows_seen=v).to_json()),
+               "version": v} for t in TOPICS for v in (1, 2)]
+    acks = [{"alert_id": a.alert_id, "acked_by": f"analyst-{i % 2}", "note": "seen", "acked_at": from_epoch(now - i)}
+            for i, a in enumerate(alerts[::2])]
+    outbox = [
+        {"delivery_id": f"{tag}-d{i}", "notification_id": f"{tag}-n{i}", "group_key": f"g{i % 3}", "rule": "spike",
+         "url": f"http://127.0.0.1:9/hook{i % 2}", "format": "json", "body": "{}", "status": status,
+         "alert_states": json.dumps({alerts[i].alert_id: "open", alerts[i + 1].alert_id: "resolved"}), "attempts": attempts,
+         "last_error": "", "created_at": from_epoch(now - 100 + i), "seq": i, "next_attempt_at": float(now),
+         "updated_at": from_epoch(now), "version": version}
+        for i in range(10) for status, attempts, version in (("pending", 0, 1), (("delivered", "dead")[i % 2], 1 + i % 4, 2))
+    ]
+    return [
+        ("alerts", [{**alert_row(a), "version": 1} for a in alerts] + [{**alert_row(a), "version": 2} for a in resolved]),
+        ("alert_state", states), ("alert_acks", acks), ("alert_outbox", outbox),
+    ]
+
+
+def _alerts_answers(store) -> dict[str, object]:
+    """Every read alerting and the dashboard make of the alert tables."""
+    repo = AlertRepo(store)
+    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    return {
+        "overview": repo.overview(hour_ago), "open": repo.list_alerts("open", 50), "all": repo.list_alerts(None, 50),
+        "recent": repo.recent_alerts(hour_ago.timestamp() - 7200), "states": repo.load_states(), "acked": repo.acked_ids(),
+        "deliveries": repo.deliveries(), "dead": repo.deliveries("dead", url="http://127.0.0.1:9/hook1"),
+        "heard": repo.last_notified(),
+    }
+
+
 def _dashboard_answers(store) -> dict[str, object]:
     """Every dashboard query over the stored window (pickers as sets: they count raw rows, unmerged)."""
     first, last = queries.data_bounds(store)
@@ -237,7 +287,19 @@ def _dashboard_answers(store) -> dict[str, object]:
         "around": queries.messages_around(store, first, end, key=key),
         "key_series": queries.key_series(store, first, end, 600, key=key),
         "label_queue": queries.label_queue(store, "sentiment"),
+        **_alerts_answers(store),
     }
+
+
+def _sync_replicas(settings: Settings, port: int) -> None:
+    """Wait until the node on ``port`` has every part its replicas have, for each replicated table."""
+    node = ServerStore(settings.model_copy(update={"clickhouse_port": port, "clickhouse_alt_hosts": ""}))
+    node.open()
+    try:
+        for row in node.query("SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE 'Replicated%'"):
+            node.execute(f"SYSTEM SYNC REPLICA `{row['name']}`")
+    finally:
+        node.close()
 
 
 def test_a_replica_stopped_mid_stream_loses_nothing_and_dashboards_match_one_server(clusters, stack, tmp_path):
@@ -245,6 +307,7 @@ def test_a_replica_stopped_mid_stream_loses_nothing_and_dashboards_match_one_ser
     tag = settings.clickhouse_database
     messages = _messages(tag, N)
     scored = _scored_rows(tag, 600)
+    alert_rows = _alert_rows(tag)
     store = ServerStore(settings)
     store.open()
     entry = clusters.service("clickhouse-s1r1")  # the node the worker and this store connect to first
@@ -255,13 +318,18 @@ def test_a_replica_stopped_mid_stream_loses_nothing_and_dashboards_match_one_ser
         producer.start()
         _wait_stored(store, worker, N // 4)
         assert producer.is_alive(), "the stream ended before the failure"
-        entry.stop(30)
         stopped = time.monotonic()
+        entry.stop(30)
+        left = N - _stored(store)
+        assert left > 0, "the worker stored everything before the replica was down"
         store.write_batch("messages", scored[:450])
         store.write_batch("messages", scored[450:])  # the re-scored versions, in a later insert
+        for table, rows in alert_rows:
+            store.write_batch(table, rows)
         assert producer.finish() == N
         wait_drained(settings, [worker], timeout=240)
-        print(f"{entry.name} stopped; every message stored {time.monotonic() - stopped:.1f} s later")
+        print(f"{entry.name} stopped with {left} messages left to store; all stored {time.monotonic() - stopped:.1f} s "
+              "after the stop began")
         worker.assert_alive()
         assert worker.text().count("[^Worker]: Ready") == 1, "the worker restarted"
         (counts,) = store.query("SELECT count() AS n, uniqExact(id) AS ids FROM messages FINAL")
@@ -277,16 +345,19 @@ def test_a_replica_stopped_mid_stream_loses_nothing_and_dashboards_match_one_ser
             single.write_batch("messages", streamed)
             single.write_batch("messages", scored[:450])
             single.write_batch("messages", scored[450:])
+            for table, rows in alert_rows:
+                single.write_batch(table, rows)
             labels = [{"message_id": m.id, "task": "sentiment", "label": "negative", "text": m.text, "labeled_by": "qa",
                        "labeled_at": datetime.now(timezone.utc).replace(microsecond=0)} for m in messages[:40]]
             for target in (store, single):
                 target.write_batch("labels", labels)
             expected = _dashboard_answers(single)
+            assert all(expected[name] for name in ("series_topic", "movers", "explore_negative_news", "key_series",
+                                                   "label_queue", "overview", "open", "states", "dead", "heard"))
             assert _dashboard_answers(store) == expected  # one replica of shard 1 still down
 
             entry.start(120)
-            store.execute("SYSTEM SYNC REPLICA messages_local")  # on the returned node: it fetched what it missed
-            store.execute("SYSTEM SYNC REPLICA labels_local")
+            _sync_replicas(settings, entry.port)  # the returned node fetched what it missed
             assert _dashboard_answers(store) == expected  # reads are back on the returned replica
         finally:
             single.close()

@@ -76,7 +76,7 @@ def distil_teacher(
     epochs: int = typer.Option(3, help="Most epochs; early stopping on validation macro-F1 may end sooner."),
     batch_size: int = typer.Option(32, help="Training batch size."),
     max_length: int = typer.Option(64, help="Tokens per training text."),
-    lr: float = typer.Option(5e-5, help="Encoder learning rate (a base-size encoder wants less than MiniLM's 1e-4)."),
+    lr: float = typer.Option(1e-4, help="Encoder learning rate; train's default, with which all-mpnet-base-v2 reached 0.852 in one epoch."),
     seed: int = typer.Option(13, help="Random seed (data order, init, dropout, customer hold-out)."),
     forked_layers: int = typer.Option(1, help="Top encoder layers kept per task (0 = all shared)."),
     quick: bool = typer.Option(False, "--quick", help="Subsample and one epoch: tests of the plumbing, not a teacher."),

@@ -93,14 +93,17 @@ def test_head_loss_uses_only_rows_with_soft_labels_and_only_distilled_heads() ->
 def test_labelling_set_leaves_out_every_evaluation_text(data_root: Path, tmp_path: Path) -> None:
     write_csv(data_root / "banking77/test.csv", ["text", "label"], [["card never came", "card_arrival"]])
     write_csv(data_root / "financial-phrasebank/test.csv", ["text", "label"], [["Sales fell .", "negative"]])
+    complaint = "The collector keeps calling about a debt I never owed. " * 20
+    write_csv(data_root / "cfpb-complaints-sample/test.csv", ["text", "label"], [[complaint, "Debt collection"]])
     sample = tmp_path / "sample.jsonl"
     sample.write_text("\n".join(json.dumps({"text": t}) for t in
-                                ["$Z slides", "card never came", "Sales fell .", "an unseen headline", "$X falls 10%"]))
+                                ["$Z slides", "card never came", "Sales fell .", complaint[:500], "an unseen headline",
+                                 "$X falls 10%"]))
     chosen = distil.labelling_set(data_root, sample)
     data = training_data(data_root)
     held = {r.text for rows in data.validation.values() for r in rows}
     assert chosen.texts[distil.SAMPLE_SOURCE] == ["an unseen headline"]  # "$X falls 10%" is a training text already
-    assert chosen.excluded[distil.SAMPLE_SOURCE] == 3
+    assert chosen.excluded[distil.SAMPLE_SOURCE] == 4  # the cut complaint too
     labelled = {t for texts in chosen.texts.values() for t in texts}
     assert not labelled & held and {r.text for r in data.train} <= labelled
     assert set(chosen.inputs) >= {"banking77/test.csv", "financial-phrasebank/test.csv", distil.SAMPLE_SOURCE}

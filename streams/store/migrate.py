@@ -66,9 +66,12 @@ def missing_columns(
     ]
 
 
-def migrate(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES, layout: Layout = SINGLE_SERVER) -> int:
+def migrate(store: Store, modules: Sequence[ModuleType] = TABLE_MODULES, layout: Layout | None = None) -> int:
     """Run the DDL of ``modules`` (default: every table) on an open store, laid out for one server or a
-    cluster; returns how many statements ran."""
+    cluster (default: as the store's settings say, so the worker, alerts and dashboard that migrate their
+    own tables at start create them where `db migrate` would); returns how many statements ran."""
+    settings = getattr(store, "settings", None)
+    layout = layout or (layout_for(settings) if isinstance(settings, Settings) else SINGLE_SERVER)
     statements = [("layout", statement) for statement in layout.prologue()] + [
         (module, laid_out) for module, statement in collect_ddl(modules) for laid_out in layout.create(statement)
     ]
@@ -93,7 +96,7 @@ def migrate_settings(settings: Settings) -> int:
     """Open the configured store, migrate it, close it."""
     store = open_store(settings)
     try:
-        return migrate(store, layout=layout_for(settings))
+        return migrate(store)
     finally:
         store.close()
 

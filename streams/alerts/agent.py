@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from riskpulse.streams.alerts.detector import AlertEvent, Detector, Observation
+from riskpulse.streams.ops import metrics
 from riskpulse.streams.alerts.dispatcher import Dispatcher
 from riskpulse.streams.alerts.rules import RuleSet, load_rules
 from riskpulse.streams.alerts.standby import OneActiveAssignor
@@ -143,6 +144,8 @@ class AlertService:
             self.repo.save_states(states)
 
         retry(save, f"storing {len(alerts)} alerts and {len(states)} key states")
+        for event in events:
+            metrics.ALERT_EVENTS.labels(event.alert.rule, event.kind).inc()
         if self.dispatcher is not None:
             self.dispatcher.submit(events)
         return events

@@ -38,6 +38,7 @@ from riskpulse.core.settings import Settings
 from riskpulse.streams.alerts.detector import Alert, AlertEvent
 from riskpulse.streams.alerts.notify import Grouper, Notification, group_key, render
 from riskpulse.streams.alerts.rules import RuleSet
+from riskpulse.streams.ops import metrics
 from riskpulse.streams.alerts.webhooks import Attempt, backoff_s, check_targets, post_once, webhook_secret
 from riskpulse.streams.store.alerts import UNDELIVERED, AlertRepo
 
@@ -263,6 +264,7 @@ class Dispatcher:
     def _attempt(self, lane: Lane, row: dict[str, Any]) -> None:
         result = post_once(self.client, row["url"], self.secret, row["delivery_id"], row["body"].encode())
         updated = self._outcome(row, result, self.clock())
+        metrics.webhook_attempted(row["url"], "delivered" if result.ok else "retrying" if updated["status"] == "pending" else "dead")
         with self._cond:
             lane.busy.discard(row["group_key"])
             if updated["status"] == "pending":

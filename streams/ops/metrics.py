@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
@@ -37,7 +38,13 @@ CONSUMER_LAG_SECONDS = Gauge(
     "has processed there was produced (0 when caught up).", ["group", "topic", "partition"])
 ALERT_EVENTS = Counter("riskpulse_alert_events_total", "Alert state changes (opened, updated, resolved) by rule.", ["rule", "state"])
 WEBHOOK_DELIVERIES = Counter(
-    "riskpulse_webhook_deliveries_total", "Webhook delivery attempts by receiver and outcome.", ["receiver", "outcome"])
+    "riskpulse_webhook_deliveries_total", "Webhook delivery attempts by receiver host and outcome (delivered, retrying, dead).",
+    ["receiver", "outcome"])
+
+
+def webhook_attempted(url: str, outcome: str) -> None:
+    """Count one delivery attempt; the receiver is its host only, since webhook URLs often carry tokens."""
+    WEBHOOK_DELIVERIES.labels(urlsplit(url).netloc or "?", outcome).inc()
 
 
 _served_version: list[str] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from riskpulse.dashboards.auth import hash_password, require_users
+from riskpulse.dashboards.auth import ROLES, hash_password, require_users
 from riskpulse.core.settings import Settings, get_settings
 
 log = logging.getLogger("riskpulse.dashboard")
@@ -47,11 +47,17 @@ def serve(ctx: typer.Context) -> None:
 
 
 @app.command("hash-password")
-def hash_password_cmd(user: str = typer.Argument(..., help="The analyst's login name.")) -> None:
-    """Print a `user:hash` entry for RISKPULSE_DASHBOARD_USERS (password asked twice, never echoed)."""
+def hash_password_cmd(
+    user: str = typer.Argument(..., help="The login name."),
+    role: str = typer.Option("analyst", help=f"One of {', '.join(ROLES)}: read; also label and acknowledge; "
+                             "also promote models and read the audit trail."),
+) -> None:
+    """Print a `user:role:hash` entry for RISKPULSE_DASHBOARD_USERS (password asked twice, never echoed)."""
     if ":" in user or "," in user:
         raise typer.BadParameter("user names cannot contain ':' or ','")
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
     password = getpass.getpass("Password: ")
     if password != getpass.getpass("Again: "):
         raise typer.BadParameter("the two passwords differ; run the command again")
-    typer.echo(f"{user}:{hash_password(password)}")
+    typer.echo(f"{user}:{role}:{hash_password(password)}")

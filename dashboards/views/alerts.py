@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from riskpulse.dashboards import queries
+from riskpulse.dashboards import access, queries
 from riskpulse.dashboards.common import current_user, store
 from riskpulse.streams.store.alerts import AlertRepo
 
@@ -123,6 +123,9 @@ def _ack(db, alert: dict) -> None:
     if alert["acked_by"]:
         st.info(f"Acknowledged by {alert['acked_by']} at {alert['acked_at']:%Y-%m-%d %H:%M} UTC.")
         return
+    if not access.can("acknowledge"):
+        st.caption(f"Not acknowledged yet. Your role ({access.current_role()}) reads alerts; an analyst acknowledges them.")
+        return
     with st.form(f"ack-{alert['alert_id']}"):
         user = current_user() or st.text_input("Your name", key="ack_user")
         note = st.text_input("Note (optional)")
@@ -130,7 +133,9 @@ def _ack(db, alert: dict) -> None:
             if not user:
                 st.error("Enter your name to acknowledge.")
                 return
+            access.require("acknowledge")
             AlertRepo(db).ack(alert["alert_id"], user, note)
+            access.record("acknowledge", alert["alert_id"], {"key": alert["key"], "rule": alert["rule"], "note": note}, user=user)
             log.info("alert %s acknowledged by %s", alert["alert_id"], user)
             st.session_state["alert_acked"] = True
             st.rerun()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from riskpulse.dashboards import queries
+from riskpulse.dashboards import access, queries
 from riskpulse.dashboards.common import current_user, store
 from riskpulse.streams.store import labels
 
@@ -20,6 +20,7 @@ RECENT = timedelta(days=7)
 
 def render() -> None:
     st.title("Label")
+    access.require("label")
     st.caption(
         "Messages of the last 7 days the model is least confident about come first; "
         "each verdict is stored with who and when, and retraining learns from it."
@@ -61,7 +62,9 @@ def _label_form(row: dict, task: str, options: list[str], user: str) -> None:
         st.caption(f"Model says **{predicted}** (p={prob:.2f})")
         choice = st.selectbox(f"Correct {task}", choices, index=choices.index(predicted), key=f"choice-{task}-{row['id']}")
         if st.form_submit_button("Save label"):
+            access.require("label")
             labels.add_label(store(), message_id=row["id"], task=task, label=choice, text=row["text"], user=user)
+            access.record("label", row["id"], {"task": task, "label": choice, "model_said": predicted}, user=user)
             log.info("label %s=%s for message %s by %s (model said %s)", task, choice, row["id"], user, predicted)
             st.session_state["label_saved"] = True
             st.rerun()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from riskpulse.dashboards import queries
-from riskpulse.dashboards.common import settings, store
+from riskpulse.core import RiskPulseError
+from riskpulse.dashboards import access, queries
+from riskpulse.dashboards.common import current_user, settings, store
 from riskpulse.models.serving.registry import Registry
+
+log = logging.getLogger("riskpulse.dashboard")
 
 
 def render() -> None:
@@ -27,9 +31,14 @@ def render() -> None:
     if current:
         st.caption(serving_kind(registry.info(current).get("training", {})))
 
+    if st.session_state.pop("model_promoted", None):
+        st.success(f"Promoted {current}; workers load it before their next batch.")
+
     history = pd.DataFrame([_summary(registry, v, current) for v in reversed(versions)])
     st.subheader("Version history")
     st.dataframe(history, hide_index=True, width="stretch")
+    if access.can("promote"):
+        _promote_form(registry, versions, current)
 
     chosen = st.selectbox("Show evaluation of", list(reversed(versions)), index=_index_of(versions, current))
     reports = _reports(registry.path(chosen))
@@ -55,6 +64,30 @@ def render() -> None:
             st.dataframe(pd.DataFrame(retrain_runs), hide_index=True, width="stretch")
         else:
             st.caption("No retraining runs yet (`riskpulse retrain` or the scheduler starts one).")
+
+
+def _promote_form(registry: Registry, versions: list[str], current: str | None) -> None:
+    """Admins point `current` at another version (the retraining scheduler does the same after a won comparison)."""
+    others = [v for v in reversed(versions) if v != current]
+    if not others:
+        return
+    with st.form("promote"):
+        version = st.selectbox("Promote version", others, key="promote_version")
+        user = current_user() or st.text_input("Your name", key="promote_user")
+        if st.form_submit_button("Promote"):
+            access.require("promote")
+            if not user:
+                st.error("Enter your name to promote.")
+                return
+            try:
+                registry.promote(version)
+            except RiskPulseError as error:
+                st.error(str(error))
+                return
+            access.record("promote", version, {"previous": current}, user=user)
+            log.info("model %s promoted by %s (was %s)", version, user, current)
+            st.session_state["model_promoted"] = True
+            st.rerun()
 
 
 def _index_of(versions: list[str], current: str | None) -> int:

@@ -30,6 +30,7 @@ from riskpulse.core.settings import Settings
 from riskpulse.models.retraining.challenger import NAN, RowCounter, evaluate_on, evaluation_rows, load_engine, rows_hook, train_challenger
 from riskpulse.models.retraining.policy import decide, drop_unknown, resolve, split_held_back
 from riskpulse.models.serving.registry import Registry
+from riskpulse.streams.store import audit
 from riskpulse.streams.store.labels import fetch_labels
 from riskpulse.streams.store.retrain_runs import RunRecord, label_cutoff, running_runs, write_run
 
@@ -186,6 +187,9 @@ class Retrainer:
                 return
             registry.promote(record.challenger_version)
             record.status = "promoted"
+            audit.record(self.store, user="retrainer", role="system", action="promote", target=record.challenger_version,
+                         detail={"previous": champion, "run_id": record.run_id, "trigger": record.trigger,
+                                 "reason": decision.reason})
         else:
             record.status = "rejected"
 

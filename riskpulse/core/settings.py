@@ -162,7 +162,14 @@ class Settings(BaseSettings):
     # --- dashboard -------------------------------------------------------------------
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
-    dashboard_users: str = Field("", description="user:pbkdf2-hash pairs, comma separated; required off loopback.")
+    dashboard_users: str = Field(
+        "", description="user:role:pbkdf2-hash entries, comma separated, role viewer, analyst or admin (a bare "
+        "user:hash is an analyst); required off loopback (RISKPULSE_DASHBOARD_USERS; `riskpulse dashboard hash-password`).")
+    dashboard_loopback_role: Literal["viewer", "analyst", "admin"] = Field(
+        "admin", description="Role of whoever opens a dashboard bound to loopback without a login (RISKPULSE_DASHBOARD_LOOPBACK_ROLE).")
+    dashboard_login_max_failures: int = Field(
+        5, ge=1, description="Failed logins allowed per user and per client address within dashboard_login_window_s.")
+    dashboard_login_window_s: float = Field(60.0, gt=0, description="Window of the login rate limit (RISKPULSE_DASHBOARD_LOGIN_WINDOW_S).")
     dashboard_require_login: bool = Field(False, description="Ask for a login even on loopback (RISKPULSE_DASHBOARD_REQUIRE_LOGIN).")
     dashboard_refresh_s: int = Field(30, ge=5, description="Overview auto-refresh period (RISKPULSE_DASHBOARD_REFRESH_S).")
 
@@ -179,6 +186,7 @@ class Settings(BaseSettings):
     retrain_epochs: int = Field(1, ge=1, description="Fine-tuning epochs for the challenger.")
     retrain_lr: float = Field(1e-4, gt=0, description="Learning rate (encoder and heads) when fine-tuning the challenger.")
     retrain_threads: int | None = Field(None, ge=1, description="torch CPU threads for retraining; None = torch default.")
+    scheduler_metrics_port: int = Field(6068, description="Port of the retraining scheduler's /metrics on 127.0.0.1.")
     model_reload_check_s: float = Field(2.0, ge=0, description="How often workers look for a newly promoted model.")
 
     # --- distillation ------------------------------------------------------------------

@@ -21,13 +21,13 @@ import typer
 
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings, get_settings
-from riskpulse.streams.store import alerts, entities, labels, messages, retrain_runs
+from riskpulse.streams.store import alerts, audit, entities, labels, messages, retrain_runs
 from riskpulse.streams.store.backends import Store, StoreError, open_store
 from riskpulse.streams.store.cluster import SINGLE_SERVER, Cluster, Layout, layout_for, table_name
 
 logger = logging.getLogger("riskpulse.db")
 
-TABLE_MODULES: tuple[ModuleType, ...] = (messages, entities, alerts, labels, retrain_runs)
+TABLE_MODULES: tuple[ModuleType, ...] = (messages, entities, alerts, labels, retrain_runs, audit)
 
 
 class MigrationError(RiskPulseError):

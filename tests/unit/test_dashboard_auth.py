@@ -39,15 +39,77 @@ def test_malformed_hashes_never_verify(bad):
 
 
 def test_parse_users_and_check_login():
-    spec = f"ann:{auth.hash_password('pw-ann', iterations=1000)}, bob:{auth.hash_password('pw-bob', iterations=1000)}"
+    spec = (f"ann:{auth.hash_password('pw-ann', iterations=1000)}, bob:admin:{auth.hash_password('pw-bob', iterations=1000)},"
+            f"vic:viewer:{auth.hash_password('pw-vic', iterations=1000)}")
     users = auth.parse_users(spec)
-    assert set(users) == {"ann", "bob"}
-    assert auth.check_login(users, "ann", "pw-ann")
-    assert not auth.check_login(users, "ann", "pw-bob")
-    assert not auth.check_login(users, "mallory", "pw-ann")
+    assert {name: account.role for name, account in users.items()} == {"ann": "analyst", "bob": "admin", "vic": "viewer"}
+    assert auth.check_login(users, "ann", "pw-ann") == "analyst"  # the old user:hash form: an analyst
+    assert auth.check_login(users, "bob", "pw-bob") == "admin"
+    assert auth.check_login(users, "ann", "pw-bob") is None
+    assert auth.check_login(users, "mallory", "pw-ann") is None
     with pytest.raises(auth.AuthConfigError, match="hash-password"):
         auth.parse_users("ann:plaintext")
+    with pytest.raises(auth.AuthConfigError, match="role 'root'.*viewer, analyst, admin"):
+        auth.parse_users(f"ann:root:{auth.hash_password('pw', iterations=1000)}")
+    with pytest.raises(auth.AuthConfigError, match="user:role:"):
+        auth.parse_users(f"ann:admin:extra:{auth.hash_password('pw', iterations=1000)}")
     assert auth.parse_users("") == {}
+
+
+@pytest.mark.parametrize("role, may", [
+    ("viewer", {"read"}),
+    ("analyst", {"read", "label", "acknowledge"}),
+    ("admin", {"read", "label", "acknowledge", "promote", "audit"}),
+    (None, set()),
+    ("root", set()),
+])
+def test_roles_grant_what_they_say(role, may):
+    assert {permission for permission in auth.PERMISSIONS if auth.allowed(role, permission)} == may
+    assert not auth.allowed(role, "delete everything")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_login_limit_per_user_across_addresses():
+    clock = Clock()
+    limiter = auth.LoginLimiter(max_failures=5, window_s=60, clock=clock)
+    for i in range(5):
+        assert limiter.retry_after("ann", f"10.0.0.{i}") == 0
+        limiter.failed("ann", f"10.0.0.{i}")
+        clock.now += 1
+    assert limiter.retry_after("ann", "10.0.0.99") == pytest.approx(55)  # first failure at 1000, now 1005
+    assert limiter.retry_after("bob", "10.0.0.99") == 0  # other users, from a fresh address, are not held up
+    clock.now = 1060.5  # the first failure left the window
+    assert limiter.retry_after("ann", "10.0.0.99") == 0
+
+
+def test_login_limit_per_address_across_users():
+    clock = Clock()
+    limiter = auth.LoginLimiter(max_failures=5, window_s=60, clock=clock)
+    for i in range(5):
+        limiter.failed(f"user{i}", "203.0.113.7")
+    assert limiter.retry_after("somebody-else", "203.0.113.7") == pytest.approx(60)
+    assert limiter.retry_after("somebody-else", "203.0.113.8") == 0
+    limiter.succeeded("user0")  # a right password clears the user, not the address guessing at many users
+    assert limiter.retry_after("user0", "203.0.113.7") > 0
+    assert limiter.retry_after("user0", "198.51.100.1") == 0
+
+
+def test_four_failures_then_success_resets_the_user():
+    clock = Clock()
+    limiter = auth.LoginLimiter(max_failures=5, window_s=60, clock=clock)
+    for _ in range(4):
+        limiter.failed("ann", "a")
+    limiter.succeeded("ann")
+    for _ in range(4):
+        limiter.failed("ann", "b")
+    assert limiter.retry_after("ann", "b") == 0
 
 
 @pytest.mark.parametrize("host, loopback", [
@@ -71,10 +133,11 @@ def test_off_loopback_without_users_is_refused():
 def test_hash_password_command(monkeypatch):
     answers = iter(["correct horse", "correct horse"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
-    result = CliRunner().invoke(dashboard_app, ["hash-password", "ann"])
+    result = CliRunner().invoke(dashboard_app, ["hash-password", "ann", "--role", "viewer"])
     assert result.exit_code == 0, result.output
-    user, encoded = result.output.strip().split(":", 1)
-    assert user == "ann" and auth.verify_password("correct horse", encoded)
+    user, role, encoded = result.output.strip().split(":")
+    assert (user, role) == ("ann", "viewer") and auth.verify_password("correct horse", encoded)
+    assert auth.parse_users(result.output.strip())["ann"].role == "viewer"
 
     answers = iter(["one", "two"])
     result = CliRunner().invoke(dashboard_app, ["hash-password", "ann"])

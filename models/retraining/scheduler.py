@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from riskpulse.core.clock import from_epoch
 from riskpulse.core.settings import Settings, get_settings
+from riskpulse.streams.ops import metrics
 
 log = logging.getLogger("riskpulse.retraining")
 JOB_ID = "retrain"
@@ -70,6 +71,7 @@ def scheduled_run() -> None:
     except RetrainBusy as busy:
         log.warning("scheduled retrain skipped: %s", busy)
         return
+    metrics.RETRAIN_RUNS.labels(record.status).inc()
     log.info("scheduled retrain %s finished: %s (%s)", record.run_id, record.status, record.reason)
 
 
@@ -182,4 +184,5 @@ def run_forever(settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    metrics.serve_metrics(settings.scheduler_metrics_port)
     serve(settings, stop)

@@ -1,6 +1,7 @@
-"""Prometheus metrics of the long-running processes, served at ``/metrics`` on each one's faust web port.
+"""Prometheus metrics of the long-running processes, served at ``/metrics``.
 
-The worker and the alerts service expose the same text format a Prometheus server scrapes
+The worker and the alerts service serve it on their faust web port, the retraining scheduler on its
+own port (:func:`serve_metrics`). They expose the text format a Prometheus server scrapes
 (``prometheus_client``'s default registry, so process CPU, memory and open files come with it).
 Counters are totals; Prometheus turns them into rates (``rate(riskpulse_messages_stored_total[1m])``).
 Consumer lag is computed at scrape time from the broker's high watermarks and the offsets this
@@ -14,7 +15,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest, start_http_server
 
 log = logging.getLogger("riskpulse.metrics")
 
@@ -46,6 +47,8 @@ def webhook_attempted(url: str, outcome: str) -> None:
     """Count one delivery attempt; the receiver is its host only, since webhook URLs often carry tokens."""
     WEBHOOK_DELIVERIES.labels(urlsplit(url).netloc or "?", outcome).inc()
 
+
+RETRAIN_RUNS = Counter("riskpulse_retrain_runs_total", "Scheduled retraining runs by outcome (promoted, rejected, failed …).", ["status"])
 
 _served_version: list[str] = []
 
@@ -103,3 +106,9 @@ def add_metrics_page(app: Any, group: str) -> None:
         except Exception as exc:  # noqa: BLE001 - a scrape while the broker is away still reports the rest
             log.warning("consumer lag unavailable for this scrape: %r", exc)
         return web.bytes(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def serve_metrics(port: int) -> None:
+    """``/metrics`` on 127.0.0.1:``port`` from a background thread, for processes without a faust web server."""
+    start_http_server(port, addr="127.0.0.1")
+    log.info("metrics on http://127.0.0.1:%d/metrics", port)

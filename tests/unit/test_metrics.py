@@ -52,3 +52,16 @@ def test_the_model_gauge_follows_a_reload():
     metrics.serving_model("v2")
     assert _value("riskpulse_model_info", version="v2") == 1
     assert _value("riskpulse_model_info", version="v1") is None
+
+
+def test_a_process_without_faust_serves_the_same_scrape_on_its_own_port():
+    import urllib.request
+
+    from riskpulse.streams.ops.stack import free_ports
+
+    port = free_ports(1)[0]
+    metrics.serve_metrics(port)
+    metrics.RETRAIN_RUNS.labels("promoted").inc()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'riskpulse_retrain_runs_total{status="promoted"}' in text

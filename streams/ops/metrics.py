@@ -110,5 +110,9 @@ def add_metrics_page(app: Any, group: str) -> None:
 
 def serve_metrics(port: int) -> None:
     """``/metrics`` on 127.0.0.1:``port`` from a background thread, for processes without a faust web server."""
-    start_http_server(port, addr="127.0.0.1")
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:  # e.g. a standby scheduler beside the active one: it serves without metrics
+        log.warning("no /metrics: port %d on 127.0.0.1 is taken (%s); set another port to scrape this process", port, exc)
+        return
     log.info("metrics on http://127.0.0.1:%d/metrics", port)

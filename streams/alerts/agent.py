@@ -23,9 +23,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from riskpulse.streams.alerts.detector import AlertEvent, Detector, Observation
+from riskpulse.streams.alerts.detector import Alert, AlertEvent, Detector, Observation
 from riskpulse.streams.ops import metrics
 from riskpulse.streams.alerts.dispatcher import Dispatcher
+from riskpulse.streams.alerts.explain import Explainer
 from riskpulse.streams.alerts.rules import RuleSet, load_rules
 from riskpulse.streams.alerts.standby import OneActiveAssignor
 from riskpulse.streams.alerts.webhooks import check_targets, webhook_secret
@@ -76,12 +77,13 @@ class AlertService:
     """Detector + persistence, called from the agent (one thread: the executor).
 
     ``clock`` (seconds, ``time.monotonic`` by default) times arrivals: partitions' idleness and
-    how long the stream has been quiet; tests pass a fake one.
+    how long the stream has been quiet; tests pass a fake one. ``explainer`` (an
+    :class:`~riskpulse.streams.alerts.explain.Explainer` in the service) explains each alert as it opens or updates.
     """
 
     def __init__(
         self, settings: Settings, rules: RuleSet, repo: AlertRepo, dispatcher: Dispatcher | None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, explainer: Callable[[Alert], dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.rules = rules
@@ -89,7 +91,8 @@ class AlertService:
         self.dispatcher = dispatcher
         self.clock = clock
         watched = watchlist_ids(watchlist_path(settings)) if any(r.watchlist_only for r in rules.rules) else frozenset()
-        self.detector = Detector(rules, repo.load_states(), watched)
+        self.explainer = explainer
+        self.detector = Detector(rules, repo.load_states(), watched, self.explainer)
         self.last_arrival = clock()
         self.watermarks = PartitionWatermarks(settings.alert_idle_advance_s)
         self.active = True
@@ -97,7 +100,7 @@ class AlertService:
 
     def activate(self, dispatcher: Dispatcher | None) -> None:
         """Take over as the group's active service: detector state as the store has it now, then notify."""
-        self.detector = Detector(self.rules, self.repo.load_states(), self.detector.watched)
+        self.detector = Detector(self.rules, self.repo.load_states(), self.detector.watched, self.explainer)
         self.watermarks = PartitionWatermarks(self.settings.alert_idle_advance_s)
         self.last_arrival = self.clock()
         self.dispatcher = dispatcher
@@ -239,7 +242,7 @@ def run_alerts(settings: Settings) -> None:
     ensure_topics(settings)
     store, dispatch_store = open_store(settings), open_store(settings)
     migrate(store, [alert_tables])
-    service = AlertService(settings, rules, AlertRepo(store), None)
+    service = AlertService(settings, rules, AlertRepo(store), None, explainer=Explainer(store, rules))
     app = create_app(settings.model_copy(update={
         "consumer_group": settings.alerts_consumer_group, "web_port": settings.alerts_web_port,
     }))

@@ -72,6 +72,7 @@ class Alert:
     windows: int
     examples: tuple[dict[str, str], ...]
     model_versions: tuple[str, ...]
+    explanation: dict[str, Any] = field(default_factory=dict)  # why it fired (alerts/explain.py); {} if not explained
 
     def to_dict(self, time: Callable[[float | None], Any] = lambda at: at) -> dict[str, Any]:
         """The one plain form of an alert, for detector state, the alerts topic, webhooks and the
@@ -184,9 +185,10 @@ class Detector:
     """Feeds observations through every rule; returns alert events as windows close."""
 
     def __init__(self, rules: RuleSet, states: dict[tuple[str, str], KeyState] | None = None,
-                 watched: frozenset[str] = frozenset()) -> None:
+                 watched: frozenset[str] = frozenset(), explain: Callable[[Alert], dict[str, Any]] | None = None) -> None:
         self.rules = rules
         self.watched = watched  # watchlist entity ids, for rules with watchlist_only
+        self.explain = explain  # called as an alert opens or updates; its explanation then goes with every later event
         names = {r.name for r in rules.rules}
         self.states: dict[tuple[str, str], KeyState] = {k: s for k, s in (states or {}).items() if k[0] in names}
         self.watermark = max((s.last_window_end for s in self.states.values()), default=0.0)
@@ -261,7 +263,7 @@ class Detector:
             )
             if state.alert:
                 old = state.alert
-                state.alert = replace(old, **evidence, peak_z=max(old.peak_z, z), windows=old.windows + 1)
+                state.alert = self._explained(replace(old, **evidence, peak_z=max(old.peak_z, z), windows=old.windows + 1))
                 events.append(AlertEvent("updated", state.alert))
             elif start < state.cooldown_until:
                 log.info("alert suppressed by cooldown: rule=%s key=%s z=%.2f until=%s", rule.name, key, z, state.cooldown_until)
@@ -271,6 +273,7 @@ class Detector:
                     severity=rule.severity, status="open", opened_at=end, resolved_at=None, peak_z=z, windows=1,
                     **evidence,
                 )
+                state.alert = self._explained(state.alert)
                 log.warning("alert opened: rule=%s key=%s share=%.3f baseline=%.3f z=%.2f n=%d",
                             rule.name, key, share, state.mean, z, count)
                 events.append(AlertEvent("opened", state.alert))
@@ -283,6 +286,9 @@ class Detector:
         state.mean, state.var = ewma_update(state.mean, state.var, share, max(rule.alpha * w, w / state.weight))
         state.windows_seen += 1
         return events
+
+    def _explained(self, alert: Alert) -> Alert:
+        return replace(alert, explanation=self.explain(alert)) if self.explain else alert
 
     def _resolve(self, rule: Rule, state: KeyState, at: float) -> AlertEvent:
         assert state.alert is not None

@@ -132,19 +132,45 @@ def _iso(epoch: float | None) -> str | None:
     return from_epoch(epoch).isoformat().replace("+00:00", "Z") if epoch else None
 
 
+# The standard body's schema (docs/alerts.md). 2: each alert carries ``explanation``; bodies without
+# ``schema_version`` are version 1, the same but for that field.
+SCHEMA_VERSION = 2
+SLACK_EXAMPLES = 2
+SLACK_EXAMPLE_CHARS = 160
+
+
+def slack_explanation(alert: Alert) -> list[str]:
+    """An alert's explanation as a few indented lines of Slack text (none when it has none)."""
+    why = alert.explanation
+    if not why or "window" not in why:
+        return []
+    win, base = why["window"], why["baseline"]
+    lines = [f"    {win['messages']} msgs ({win['stories']} stories), {win['negative_share']:.0%} negative; "
+             f"baseline {base['messages_per_window']:g}/window, {base['negative_share']:.0%} negative"]
+    if why["top_entities"]:
+        lines.append("    entities: " + ", ".join(f"{e['name']} ({e['messages']})" for e in why["top_entities"]))
+    if why["top_sources"]:
+        lines.append("    sources: " + ", ".join(f"{s['source']}/{s['channel']} ({s['messages']})" for s in why["top_sources"]))
+    if why["terms"]:
+        lines.append("    terms: " + ", ".join(t["term"] for t in why["terms"]))
+    lines += [f"    > {' '.join(e['text'].split())[:SLACK_EXAMPLE_CHARS]}" for e in why["examples"][:SLACK_EXAMPLES]]
+    return lines
+
+
 def render(n: Notification, fmt: str, now: float) -> bytes:
     """The request body for one target: Standard Webhooks envelope or Slack-compatible text."""
     if fmt == "slack":
         head = f"[{n.status.upper()}] {n.rule.severity} {n.group_key}: {len(n.alerts)} alert(s)"
-        lines = [
-            f"• {a.key}: {a.share:.0%} negative of {a.count} (baseline {a.baseline_mean:.0%}, z={a.z:.1f}) — {a.status}"
-            for a in n.alerts
-        ]
+        lines = []
+        for a in n.alerts:
+            lines.append(f"• {a.key}: {a.share:.0%} negative of {a.count} (baseline {a.baseline_mean:.0%}, z={a.z:.1f}) — {a.status}")
+            lines += slack_explanation(a)
         return json.dumps({"text": "\n".join([head, *lines])}).encode()
     body = {
         "type": f"riskpulse.alert.{n.status}",
         "timestamp": _iso(now),
         "data": {
+            "schema_version": SCHEMA_VERSION,
             "notification_id": n.notification_id,
             "group_key": n.group_key,
             "rule": n.rule.name,

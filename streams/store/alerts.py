@@ -23,7 +23,8 @@ DDL = [
         alert_id String, rule String, key String, labels String, severity String, status String,
         opened_at DateTime('UTC'), updated_at DateTime('UTC'), resolved_at DateTime('UTC'), window_start DateTime('UTC'), window_end DateTime('UTC'),
         count UInt32, negatives UInt32, share Float64, baseline_mean Float64, baseline_std Float64,
-        z Float64, peak_z Float64, windows UInt32, examples String, model_versions String, version UInt64
+        z Float64, peak_z Float64, windows UInt32, examples String, model_versions String, version UInt64,
+        explanation String
     ) ENGINE = ReplacingMergeTree(version) ORDER BY alert_id""",
     """CREATE TABLE IF NOT EXISTS alert_acks (
         alert_id String, acked_by String, note String, acked_at DateTime('UTC')
@@ -39,12 +40,13 @@ DDL = [
     ) ENGINE = ReplacingMergeTree(version) ORDER BY delivery_id""",
 ]
 # retry_from: when a delivery's retry horizon started (epoch s; 0 = its created_at), reset by a redrive.
-ADDED_COLUMNS = [("alert_outbox", "retry_from", "Float64")]
+# explanation: why the alert fired, JSON (streams/alerts/explain.py); alerts stored before it read as {}.
+ADDED_COLUMNS = [("alert_outbox", "retry_from", "Float64"), ("alerts", "explanation", "String")]
 # Outbox statuses: pending (being retried), delivered, dead (past the retry horizon or refused), and
 # redrive (an operator asked for a dead one again; the dispatcher makes it pending).
 UNDELIVERED = ("pending", "redrive")
 # An alert's collections are JSON text in the table; here with what an empty one reads as.
-_JSON_COLUMNS = {"labels": "{}", "examples": "[]", "model_versions": "[]"}
+_JSON_COLUMNS = {"labels": "{}", "examples": "[]", "model_versions": "[]", "explanation": "{}"}
 _ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
 # Webhook deliveries per alert. An outbox row carries its alerts as the keys of ``alert_states``
@@ -144,7 +146,7 @@ class AlertRepo:
                        toUInt32(opened_at) AS opened_at_s, toUInt32(updated_at) AS updated_at_s,
                        toUInt32(resolved_at) AS resolved_at_s,
                        toUInt32(window_start) AS window_start_s, toUInt32(window_end) AS window_end_s,
-                       count, negatives, share, baseline_mean, baseline_std, z, peak_z, examples, model_versions,
+                       count, negatives, share, baseline_mean, baseline_std, z, peak_z, examples, model_versions, explanation,
                        last_acked_by AS acked_by, acked_at_s
                 FROM (
                     SELECT * FROM alerts FINAL

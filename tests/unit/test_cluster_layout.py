@@ -126,3 +126,14 @@ def test_clickhouse_nodes_render_shards_macros_and_zookeeper(tmp_path: Path, mon
     single.prepare()
     assert '<interserver_http_port remove="remove"/>' in (tmp_path / "one" / "config.d" / "riskpulse.xml").read_text()
     assert not (tmp_path / "one" / "config.d" / "riskpulse-cluster.xml").exists()
+
+
+def test_down_and_status_follow_the_layout_up_started(tmp_path: Path):
+    settings = Settings(home=tmp_path)
+    assert [s.name for s in stack_module._stack(settings).services] == ["kafka", "clickhouse"]
+    layout_path = stack_module.layout_file(settings)
+    layout_path.parent.mkdir(parents=True)
+    layout_path.write_text('{"brokers": 3, "shards": 1, "replicas": 2}\n')
+    names = [s.name for s in stack_module._stack(settings).services]
+    assert names == ["kafka-1", "kafka-2", "kafka-3", "zookeeper", "clickhouse-s1r1", "clickhouse-s1r2"]
+    assert [s.name for s in stack_module._stack(settings, brokers=1).services][:2] == ["kafka", "zookeeper"]

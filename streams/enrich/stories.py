@@ -55,6 +55,14 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _TRUNCATED = re.compile(r"\S*(?:…|\.\.\.)\s*$")  # the word a cut copy ends in is a fragment
 _WORD = re.compile(r"\w+")
 _ANCHOR = re.compile(r"\$[A-Za-z][A-Za-z.]*|\d+(?:[.,]\d+)*")  # cashtags and figures
+_NAME = re.compile(r"(?<![@#\w$])[A-Z](?:[\w&'-]|\.(?=\w))+")  # capitalised words, not handles, hashtags or cashtags
+_CREDIT = re.compile(r"(?:\s[-|—–]\s|\(?\bvia\s)[^-|—–\n]{1,40}$")  # a trailing " - Reuters", " | Bloomberg", "via @x"
+# not names: what wires and feeds put before a headline, and function words that open a sentence
+_NOT_NAMES = frozenset(
+    "breaking update updated just watch report exclusive video live alert new analysis opinion rt "
+    "the a an this that these those i my our we you your it its is are was were what how why when where who which "
+    "can could do does did will would should if and or but in on at for to of with from by as not no".split()
+)
 
 
 def _body(text: str) -> str:
@@ -65,6 +73,11 @@ def _body(text: str) -> str:
 def normalise(text: str) -> str:
     """The words of ``text`` that survive reprinting: no RT prefix, links, case, punctuation or cut-off word."""
     return " ".join(_WORD.findall(_body(text).lower()))
+
+
+def _names(body: str) -> frozenset[str]:
+    names = (name.lower() for name in _NAME.findall(_CREDIT.sub("", body.rstrip())))
+    return frozenset(name for name in names if name not in _NOT_NAMES)
 
 
 def shingle_sets(normalised: Sequence[str], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,6 +124,7 @@ class StoryParams:
     min_containment_shingles: int = 20  # a shorter text than this only joins by Jaccard
     min_length_ratio: float = 0.3  # nor does one under this share of the other's length
     anchor_overlap: float = 0.5  # a pair whose cashtags/numbers overlap less than this is two stories
+    names_below: int = 200  # texts this short (in shingles: headlines) where each names someone the other does not are two stories
     shingle: int = 5
     max_chars: int = 1000  # only the start of a long text is compared: its copies share it, and time stays flat
     num_perm: int = 64
@@ -126,6 +140,7 @@ class _Entry:
     ts: float
     size: int  # distinct shingles
     anchors: frozenset[str]
+    names: frozenset[str]  # capitalised words, lowercased, without wire words or a trailing credit
 
 
 class StoryIndex:
@@ -163,7 +178,8 @@ class StoryIndex:
         first = np.searchsorted(owner, np.arange(len(messages), dtype=np.uint64))  # every text has a piece
         signatures = np.minimum.reduceat(permuted, first, axis=0)
         return [
-            (_Entry(message_id, story_id, ts, int(sizes[i]) if words[i] else 0, frozenset(_ANCHOR.findall(bodies[i]))),
+            (_Entry(message_id, story_id, ts, int(sizes[i]) if words[i] else 0, frozenset(_ANCHOR.findall(bodies[i])),
+                    _names(bodies[i])),
              signatures[i])
             for i, (message_id, story_id, ts, _text) in enumerate(messages)
         ]
@@ -219,7 +235,7 @@ class StoryIndex:
         best, best_score = None, 0.0
         for i in np.flatnonzero(jaccard >= self._lowest_jaccard).tolist():  # most candidates stop here
             old, j = self._entries[int(keys[i])], float(jaccard[i])
-            if not self._anchors_agree(new.anchors, old.anchors):
+            if not self._anchors_agree(new.anchors, old.anchors) or not self._names_agree(new, old):
                 continue
             score = j if j >= p.threshold else self._containment_score(new.size, old.size, j)
             if score > best_score:
@@ -229,6 +245,14 @@ class StoryIndex:
     def _anchors_agree(self, new: frozenset[str], old: frozenset[str]) -> bool:
         """Texts naming different tickers or figures ("X beats by $0.02" / "Y beats by $0.08") are two stories."""
         return not (new and old) or len(new & old) >= self.params.anchor_overlap * min(len(new), len(old))
+
+    def _names_agree(self, new: _Entry, old: _Entry) -> bool:
+        """A template headline changes its subject: "Klabin reports Q4 results" / "Nordic Semiconductor reports Q4
+        results" each name what the other does not. A copy may lose names (cut) or gain some (a prefix), not both.
+        Long texts are left to their shingles: a cut and re-greeted complaint does both."""
+        if min(new.size, old.size) >= self.params.names_below:
+            return True
+        return not (new.names - old.names and old.names - new.names)
 
     def _containment_score(self, size: int, other: int, jaccard: float) -> float:
         """For a cut copy, whose Jaccard is low: ranked below any Jaccard match, 0 when it is not one."""

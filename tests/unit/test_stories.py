@@ -42,6 +42,15 @@ def test_distinct_messages_and_template_headlines_with_other_figures_stay_apart(
     assert index.assign((f"m-{i}", float(i), text) for i, text in enumerate(texts)) == [f"m-{i}" for i in range(len(texts))]
 
 
+def test_template_headlines_about_different_companies_stay_apart_but_a_prefixed_copy_joins():
+    texts = ["VerticalScope to Report Second Quarter 2022 Financial Results on August 9, 2022  https://t.co/FFKwhn0fLN",
+             "KORU Medical Systems to Report Second Quarter 2022 Financial Results on August 9, 2022  https://t.co/UhTckx53rx",
+             "Klabin reports Q4 results", "Nordic Semiconductor ASA reports Q4 results",
+             "BREAKING: VerticalScope to Report Second Quarter 2022 Financial Results on August 9, 2022 - Reuters"]
+    index = StoryIndex()
+    assert index.assign((f"m-{i}", float(i), text) for i, text in enumerate(texts)) == ["m-0", "m-1", "m-2", "m-3", "m-0"]
+
+
 def test_a_redelivered_message_gets_its_story_back_without_growing_the_index():
     index = StoryIndex()
     first = index.assign([("a", 0.0, HEADLINE), ("b", 1.0, "RT @x: " + HEADLINE), ("c", 2.0, OTHERS[0])])

@@ -48,7 +48,7 @@ DEFAULT_WATCHLIST = deploy_file("watchlist.yaml")
 
 # "$AAPL", "$brk.b", and the suffixed forms of feeds: "$BTC-USD", "$ES_F", "$AVNT:CA", "$NG1:COM"
 CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,9}(?:[._:\-][A-Za-z0-9]{1,4})?)(?![\w])")
-SYMBOL_SUFFIX = re.compile(r"[._:\-]")
+SYMBOL_SUFFIX = re.compile(r"[.:\-]")  # listing, class or pair suffixes; "_F" is a future ($ES_F is not Eversource)
 EXCHANGES = r"(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|NYSEAMERICAN|AMEX|OTC|OTCQX|OTCMKTS|TSX|LSE|HKEX)"
 EXCHANGE_TICKER = re.compile(EXCHANGES + r"\s*:\s*\$?([A-Z]{1,5}(?:\.[A-Z])?)(?![\w])")  # "(NYSE: ALL)"
 # Two of these in capitals make a text a shouted headline ("SHARES SURGE IN HEAVY TRADING"), whose capitals
@@ -240,8 +240,8 @@ class Catalogue:
         return (alias for _, alias in self._aliases.values() if alias is not None)
 
     def entity_for_ticker(self, ticker: str) -> Entity:
-        """The entity a cashtag names (a listing or pair suffix falls back to the base symbol); an unknown
-        symbol is its own entity."""
+        """The entity a cashtag names (a listing, class or pair suffix falls back to the base symbol: "AVNT:CA",
+        "BMY-R"; a future's does not: "ES_F"); an unknown symbol is its own entity."""
         ticker = ticker.upper()
         entity_id = self.tickers.get(ticker) or self.tickers.get(SYMBOL_SUFFIX.split(ticker)[0])  # "BTC-USD" → BTC
         if entity_id is None:

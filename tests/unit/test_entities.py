@@ -27,6 +27,7 @@ def test_cashtags_known_unknown_and_share_classes(extractor):
     assert found(extractor, text) == [("AAPL", "$AAPL"), ("GOOGL", "$goog"), ("BRK.B", "$BRK.B"), ("XYZW", "$XYZW")]
     unknown = [m for m in extractor.extract(text) if m.entity_id == "XYZW"][0]
     assert unknown.name == "XYZW"
+    assert found(extractor, "$AAPL:US $BTC-USD $ES_F") == [("AAPL", "$AAPL:US"), ("BTC-USD", "$BTC-USD"), ("ES_F", "$ES_F")]
 
 
 def test_names_and_aliases_map_to_one_entity(extractor):

@@ -2,7 +2,8 @@
 
 The test fills the server with real texts (shared datasets) as scored messages and one alert,
 starts the app the way `riskpulse dashboard` does, and drives it like an analyst: totals on
-the overview, the alert and its ack, a search-box injection, a label, and a refused login.
+the overview, the alert and its ack, a search-box injection, a label, a refused login, and a viewer
+who sees no Label page and no Acknowledge button (with the audit rows on the server).
 Screenshots go to test-artifacts/.
 """
 
@@ -38,6 +39,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT_MS = 45_000
 PASSWORD = "correct horse battery"
+VIEWER_PASSWORD = "read only please"
 CURRENT = "20261120-000000-bbbbbb"
 
 
@@ -102,7 +104,7 @@ def dashboards(stack: Settings, filled, tmp_path_factory) -> Iterator[dict[str, 
     })
     login_settings = stack.model_copy(update={
         "dashboard_host": "127.0.0.1", "dashboard_port": login_port, "dashboard_require_login": True,
-        "dashboard_users": f"ann:{auth.hash_password(PASSWORD)}",
+        "dashboard_users": f"ann:{auth.hash_password(PASSWORD)},vic:viewer:{auth.hash_password(VIEWER_PASSWORD)}",
     })
     procs = [_serve(open_settings, tmp / "open.log"), _serve(login_settings, tmp / "login.log")]
     try:
@@ -152,6 +154,28 @@ def test_overview_shows_the_right_totals(page: Page, dashboards, filled):
     page.screenshot(path=str(ARTIFACTS / "dashboard-overview-by-source.png"))
 
 
+def test_viewer_reads_alerts_but_cannot_label_or_acknowledge(page: Page, dashboards, filled):
+    """Before the ack test: the alert is still open, so only the role keeps the Acknowledge button away."""
+    store, messages = filled
+    page.goto(dashboards["login"])
+    page.get_by_label("User", exact=True).fill("vic")
+    page.get_by_label("Password", exact=True).fill(VIEWER_PASSWORD)
+    page.get_by_test_id("stForm").get_by_role("button", name="Log in").click()
+    expect(_metric(page, "Messages")).to_have_text(f"{len(messages):,}", timeout=WAIT_MS)
+    expect(page.get_by_text("Signed in as vic (viewer)")).to_be_visible()
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_text("Models", exact=True)).to_be_visible()
+    expect(nav.get_by_text("Label", exact=True)).to_have_count(0)
+    expect(nav.get_by_text("Audit", exact=True)).to_have_count(0)
+    nav.get_by_text("Alerts", exact=True).click()
+    expect(page.get_by_role("heading", name="topic=Macro|source=news")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Your role (viewer) reads alerts; an analyst acknowledges them.")).to_be_visible()
+    expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-viewer-alerts.png"), full_page=True)
+    logins = store.query("SELECT user, role, address FROM audit WHERE action = 'login' AND user = 'vic'")
+    assert logins == [{"user": "vic", "role": "viewer", "address": "local"}]  # 127.0.0.1: Streamlit reports no peer
+
+
 def test_alert_page_shows_the_alert_and_acks_it(page: Page, dashboards, filled):
     store, messages = filled
     alert = spike_alert(messages)
@@ -164,6 +188,8 @@ def test_alert_page_shows_the_alert_and_acks_it(page: Page, dashboards, filled):
     expect(page.get_by_text("Acknowledged by analyst-browser")).to_be_visible(timeout=WAIT_MS)
     acks = store.query("SELECT alert_id, acked_by FROM alert_acks")
     assert acks == [{"alert_id": alert.alert_id, "acked_by": "analyst-browser"}]
+    audited = store.query("SELECT user, role, target FROM audit WHERE action = 'acknowledge'")
+    assert audited == [{"user": "analyst-browser", "role": "admin", "target": alert.alert_id}]  # loopback: admin
 
 
 def test_search_box_injection_returns_no_rows_and_drops_nothing(page: Page, dashboards, filled):
@@ -195,6 +221,15 @@ def test_label_submitted_in_the_page_lands_in_the_labels_table(page: Page, dashb
     rows = store.query("SELECT message_id, task, label, labeled_by FROM labels")
     assert rows == [{"message_id": least_sure.id, "task": "sentiment", "label": new_label,
                      "labeled_by": "analyst-browser"}]
+
+
+def test_audit_page_lists_the_ack_and_the_label(page: Page, dashboards, filled):
+    """After the ack and label tests: the loopback user is admin and sees both on the Audit page."""
+    page.goto(f"{dashboards['open']}/audit")
+    expect(_metric(page, "Acknowledge")).to_have_text("1", timeout=WAIT_MS)
+    expect(_metric(page, "Label")).to_have_text("1")
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-audit.png"), full_page=True)
 
 
 def test_models_page_shows_current_version_and_confusion_matrix(page: Page, dashboards):

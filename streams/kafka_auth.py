@@ -10,11 +10,15 @@ so a client cannot be added that forgets them, and a failed login is reported as
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 
 from riskpulse.core import RiskPulseError
+from riskpulse.core.network import is_loopback_address
 from riskpulse.core.settings import Settings
+
+log = logging.getLogger("riskpulse.kafka")
 
 
 class KafkaAuthError(RiskPulseError):
@@ -100,6 +104,10 @@ def check_login(settings: Settings, timeout_s: float = 10.0) -> None:
     handshake per client created (milliseconds); PLAINTEXT has nothing to check.
     """
     if settings.kafka_security_protocol == "PLAINTEXT":
+        remote = [address for address in settings.bootstrap_servers.split(",") if not is_loopback_address(address)]
+        if remote:
+            log.warning("Kafka at %s is reached without credentials or TLS (PLAINTEXT): anyone on the network can read "
+                        "and write the topics; set RISKPULSE_KAFKA_SECURITY_PROTOCOL", ",".join(remote))
         return
     check_settings(settings)
     asyncio.run(_check_login(settings, timeout_s))

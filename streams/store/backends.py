@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from riskpulse.core import RiskPulseError
 from riskpulse.core.clock import from_epoch, to_epoch, utc
+from riskpulse.core.network import is_loopback_address
 from riskpulse.core.settings import Settings
 from riskpulse.streams.store.messages import KEYS
 
@@ -152,6 +153,7 @@ class ServerStore:
 
         database = self.settings.clickhouse_database
         address = f"{self.settings.clickhouse_host}:{self.settings.clickhouse_port}"
+        self._warn_if_open()
         bootstrap = self._connect("default")
         try:
             bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
@@ -172,6 +174,18 @@ class ServerStore:
             bootstrap.disconnect()
         self._client = self._connect(database)
         logger.debug("opened ClickHouse server %s database %s", address, database)
+
+    def _warn_if_open(self) -> None:
+        """Off this machine, the built-in login (default, no password) or a password in clear text is worth a warning."""
+        s = self.settings
+        if is_loopback_address(f"{s.clickhouse_host}:{s.clickhouse_port}"):
+            return
+        if s.clickhouse_user == "default" and not s.clickhouse_password.get_secret_value():
+            logger.warning("ClickHouse at %s: logging in as 'default' without a password; set RISKPULSE_CLICKHOUSE_USER "
+                           "and RISKPULSE_CLICKHOUSE_PASSWORD", s.clickhouse_host)
+        elif not s.clickhouse_secure:
+            logger.warning("ClickHouse at %s: the password travels in clear text; set RISKPULSE_CLICKHOUSE_SECURE=true "
+                           "and the server's tcp_port_secure", s.clickhouse_host)
 
     def close(self) -> None:
         if self._client is not None:

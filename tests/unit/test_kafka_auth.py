@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from pydantic import SecretStr
 
+from riskpulse.core.network import is_loopback_address
 from riskpulse.core.settings import Settings
 from riskpulse.streams.kafka_auth import KafkaAuthError, check_login, faust_credentials, kafka_python_options
+from riskpulse.streams.store.backends import ServerStore
 from riskpulse.streams.worker.app import create_app
 
 
@@ -73,3 +76,40 @@ def test_worker_and_alerts_apps_log_in_with_the_settings(tmp_path):
     app = create_app(sasl(home=tmp_path))
     assert isinstance(app.conf.broker_credentials, SASLCredentials)
     assert app.conf.broker_credentials.username == "svc"
+
+
+@pytest.mark.parametrize("address, local", [
+    ("127.0.0.1:9092", True), ("localhost:9092", True), ("[::1]:9092", True), ("127.0.0.5:1", True),
+    ("10.0.0.1:9092", False), ("kafka.bank.example:9093", False), ("0.0.0.0:9092", False),
+])
+def test_loopback_addresses(address, local):
+    assert is_loopback_address(address) is local
+
+
+def test_plaintext_to_another_machine_is_warned_about(caplog):
+    with caplog.at_level(logging.WARNING, logger="riskpulse.kafka"):
+        check_login(Settings(kafka_bootstrap="127.0.0.1:9092"))
+        assert not caplog.records
+        check_login(Settings(kafka_bootstrap="127.0.0.1:9092,kafka-2.bank.example:9092"))
+    (record,) = caplog.records
+    assert "kafka-2.bank.example:9092" in record.getMessage() and "RISKPULSE_KAFKA_SECURITY_PROTOCOL" in record.getMessage()
+
+
+def test_clickhouse_client_gets_tls_options_and_open_logins_are_warned_about(caplog, tmp_path):
+    secure = ServerStore(Settings(clickhouse_host="ch.bank.example", clickhouse_secure=True, clickhouse_verify=False,
+                                  clickhouse_ca_certs=tmp_path / "ca.pem"))
+    connection = secure._connect("riskpulse").connection  # the driver connects lazily: nothing is contacted
+    assert (connection.secure_socket, connection.verify_cert) == (True, False)
+    assert connection.ssl_options == {"ca_certs": str(tmp_path / "ca.pem")}
+    assert ServerStore(Settings())._connect("riskpulse").connection.secure_socket is False
+    with caplog.at_level(logging.WARNING, logger="riskpulse.store"):
+        ServerStore(Settings())._warn_if_open()  # loopback: nothing to say
+        assert not caplog.records
+        ServerStore(Settings(clickhouse_host="ch.bank.example"))._warn_if_open()
+        ServerStore(Settings(clickhouse_host="ch.bank.example", clickhouse_user="rp",
+                             clickhouse_password=SecretStr("pw")))._warn_if_open()
+        ServerStore(secure.settings.model_copy(update={"clickhouse_user": "rp", "clickhouse_password": SecretStr("pw")})
+                    )._warn_if_open()  # TLS and a password of its own: nothing to say
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert "'default' without a password" in messages[0] and "clear text" in messages[1]

@@ -1,6 +1,7 @@
 """Near-duplicate stories on replays of real texts with 40% planted copies: grouping quality, cost, false alerts.
 
-    python bench/stories.py [--originals 6000] [--share 0.4] [--rounds 3] [--rates 10,2] [--json]
+    python bench/stories.py [--originals 6000] [--share 0.4] [--seeds 7,8,9] [--rounds 3] [--rates 10,2]
+        [--delays 900,60] [--json]
 
 1. Grouping: real texts (news tweets, BANKING77 test queries, CFPB narratives cut at 8,000 characters; exact
    repeats after normalising dropped) replayed with planted copies (tests/reprints.py: retweets, re-linked,
@@ -14,6 +15,7 @@
    full index (tracemalloc) and the CPU time to rebuild an index from stored rows (``StoryIndex.load``).
 3. False alerts: the alert corpus (tests/integration/alerts_corpus.py, ~32k labelled news tweets, no spike
    planted) replayed once as it is and once with 40% planted copies that keep their original's labels,
+   spread out after their original (``--delays``: 900 s on average) or in a syndication burst (60 s),
    through the default topic rule and a more sensitive one (60 s, z >= 3), counting messages and counting
    stories; every alert is a false one.
 ``--json`` prints one JSON object per result.
@@ -31,7 +33,6 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,14 +147,14 @@ class Labels:
     negative: bool
 
 
-def false_alerts(data: Path, share: float, rate: float, seed: int) -> dict:
-    """Alerts of the default topic rule on the unspiked alert corpus: as it is, and with planted copies."""
-    corpus = load_corpus(data)
+def false_alerts(corpus: list, share: float, rate: float, delay: float, seed: int) -> dict:
+    """Alerts of a default and a sensitive topic rule on the unspiked alert corpus: as it is, and with planted
+    copies following their original by ``delay`` seconds on average (syndication spread out, or in a burst)."""
     labels = {item.id: Labels(item.topic, item.sentiment == "negative") for item in corpus}
     originals = [(item.id, "news", item.text) for item in corpus]
     random.Random(seed).shuffle(originals)
     clean = replay(originals, 0.0, seed=seed, rate=rate)
-    planted = replay(originals, share, seed=seed, rate=rate)
+    planted = replay(originals, share, seed=seed, rate=rate, mean_delay_s=delay)
     stories = assign_in_batches(StoryIndex(), planted)
 
     def opened(rules: RuleSet, stream: list[Planted], story_ids: list[str] | None) -> int:
@@ -178,7 +179,7 @@ def false_alerts(data: Path, share: float, rate: float, seed: int) -> dict:
             "40% copies, counting stories": (opened(per_story, planted, stories), len(planted)),
         }
         out[name] = {k: {"opened": a, "messages": n, "per_10k": round(a / n * 10_000, 3)} for k, (a, n) in runs.items()}
-    return {"rate": rate, "seed": seed, "alerts": out}
+    return {"rate": rate, "mean_delay_s": delay, "seed": seed, "alerts": out}
 
 
 def main() -> None:
@@ -188,6 +189,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="7,8,9", help="grouping replays (comma separated seeds)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs of the worker cost (medians)")
     parser.add_argument("--rates", default="10,2", help="event-time msgs/s of the false-alert replays")
+    parser.add_argument("--delays", default="900,60", help="mean seconds from an original to its copies (spread, burst)")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -199,8 +201,10 @@ def main() -> None:
         results.append({"result": "grouping", "seed": seed, **grouping(stream)})
     results.append({"result": "worker_cost", **worker_cost(stream, args.rounds)})
     results.append({"result": "memory", **memory_and_rebuild(stream)})
+    corpus = load_corpus(args.data)
     for rate in (float(r) for r in args.rates.split(",")):
-        results.append({"result": "false_alerts", **false_alerts(args.data, args.share, rate, seed=7)})
+        for delay in (float(d) for d in args.delays.split(",")):
+            results.append({"result": "false_alerts", **false_alerts(corpus, args.share, rate, delay, seed=7)})
     machine = {"cpus": os.cpu_count(), "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
                "params": StoryParams().__dict__}
     if args.json:
@@ -222,7 +226,8 @@ def main() -> None:
     print(f"index memory {memory['bytes_per_entry']:,} B/entry; rebuild {memory['rebuild_rows_per_s']:,} rows/CPU-s "
           f"({memory['rebuild_s_for_100k']} s for 100,000)")
     for r in (r for r in results if r["result"] == "false_alerts"):
-        print(f"\nfalse alerts on the unspiked alert corpus at {r['rate']:g} msgs/s of event time:")
+        print(f"\nfalse alerts on the unspiked alert corpus at {r['rate']:g} msgs/s of event time, copies "
+              f"{r['mean_delay_s']:g} s after their original on average:")
         for rule, runs in r["alerts"].items():
             print(f"  {rule}")
             for name, a in runs.items():

@@ -249,14 +249,33 @@ def calibrate(
 
 @models_app.command("promote")
 def promote(version: str = typer.Argument(..., help="Version to serve.")) -> None:
-    """Point `current` at a version (atomic)."""
-    from riskpulse.models.serving.registry import Registry
+    """Point `current` at a version (atomic), and write who did it to the audit table."""
+    import getpass
+    import socket
 
+    from riskpulse.models.serving.registry import Registry
+    from riskpulse.streams.store import audit
+    from riskpulse.streams.store.backends import open_store
+    from riskpulse.streams.store.migrate import migrate
+
+    settings = get_settings()
+    registry = Registry(settings.registry_root)
+    previous = registry.current()
     try:
-        Registry(get_settings().registry_root).promote(version)
+        registry.promote(version)
     except RiskPulseError as error:
         raise _fail(error) from None
     typer.echo(f"current = {version}")
+    try:  # a rollback must work with the store down: the promotion stands, the missing row is said
+        store = open_store(settings)
+        try:
+            migrate(store, [audit])
+            audit.record(store, user=getpass.getuser(), role="cli", action="promote", target=version,
+                         detail={"previous": previous}, address=socket.gethostname())
+        finally:
+            store.close()
+    except Exception as error:  # noqa: BLE001 - whatever stops the row (store down, chDB held), the promotion stands
+        typer.echo(f"warning: promoted, but the audit row was not written: {str(error).splitlines()[0]}", err=True)
 
 
 def register(app: typer.Typer) -> None:

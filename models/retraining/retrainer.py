@@ -31,6 +31,7 @@ from riskpulse.models.retraining.challenger import NAN, RowCounter, evaluate_on,
 from riskpulse.models.retraining.policy import decide, drop_unknown, resolve, split_held_back
 from riskpulse.models.serving.registry import Registry
 from riskpulse.streams.store import audit
+from riskpulse.streams.store.backends import StoreError
 from riskpulse.streams.store.labels import fetch_labels
 from riskpulse.streams.store.retrain_runs import RunRecord, label_cutoff, running_runs, write_run
 
@@ -187,9 +188,14 @@ class Retrainer:
                 return
             registry.promote(record.challenger_version)
             record.status = "promoted"
-            audit.record(self.store, user="retrainer", role="system", action="promote", target=record.challenger_version,
-                         detail={"previous": champion, "run_id": record.run_id, "trigger": record.trigger,
-                                 "reason": decision.reason})
+            try:
+                audit.record(self.store, user="retrainer", role="system", action="promote",
+                             target=record.challenger_version,
+                             detail={"previous": champion, "run_id": record.run_id, "trigger": record.trigger,
+                                     "reason": decision.reason})
+            except StoreError as error:  # the promotion stands; the run record says the audit row is missing
+                log.error("promoted %s but could not write its audit row: %s", record.challenger_version, error)
+                record.details["audit_error"] = str(error).splitlines()[0]
         else:
             record.status = "rejected"
 

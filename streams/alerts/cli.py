@@ -4,6 +4,7 @@ deliveries, print the signing secret, test a webhook."""
 from __future__ import annotations
 
 import getpass
+import socket
 import json
 import time
 
@@ -95,12 +96,18 @@ def show(alert_id: str) -> None:
 @app.command("ack")
 def ack(alert_id: str, note: str = typer.Option("", help="Why, for the record."),
         by: str = typer.Option(None, help="Who (default: this user).")) -> None:
-    """Acknowledge an alert: it stays open but is no longer repeated."""
+    """Acknowledge an alert: it stays open but is no longer repeated (and the audit table says who)."""
+    from riskpulse.streams.store import audit
+    from riskpulse.streams.store.migrate import migrate
+
     repo = _repo()
     try:
         if not repo.list_alerts(None, 1, alert_id):
             _fail(RiskPulseError(f"no alert {alert_id}; see `riskpulse alerts list`"))
         repo.ack(alert_id, by or getpass.getuser(), note)
+        migrate(repo.store, [audit])  # the audit table may be newer than this store
+        audit.record(repo.store, user=by or getpass.getuser(), role="cli", action="acknowledge", target=alert_id,
+                     detail={"note": note}, address=socket.gethostname())
     finally:
         repo.store.close()
     typer.echo(f"acknowledged {alert_id}")

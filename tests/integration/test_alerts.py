@@ -407,6 +407,9 @@ def test_cli_list_show_ack(stack, server_store):
     assert detail["examples"] == [{"id": "m-1", "text": "Bank run fears"}] and detail["z"] == 14.0
     assert cli("ack", "alt_cli", "--by", "analyst", "--note", "looking").returncode == 0
     assert "acked by analyst" in cli("list").stdout
+    audited = server_store.query("SELECT user, role, action, target, detail FROM audit")
+    assert audited == [{"user": "analyst", "role": "cli", "action": "acknowledge", "target": "alt_cli",
+                        "detail": '{"note": "looking"}'}]
     missing = cli("ack", "alt_nope")
     assert missing.returncode == 1 and "no alert alt_nope" in missing.stderr
 

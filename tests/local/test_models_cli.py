@@ -95,3 +95,25 @@ def test_models_list_show_promote(cli, quick_registry: Path) -> None:
     assert cli("models", "promote", version).exit_code == 0
     bad = cli("models", "promote", "nope")
     assert bad.exit_code == 2 and "'nope'" in bad.output
+
+
+def test_promote_is_audited_in_the_store(cli, quick_registry: Path, chdb_store, chdb_settings, monkeypatch) -> None:
+    monkeypatch.setenv("RISKPULSE_STORE", "chdb")
+    monkeypatch.setenv("RISKPULSE_CHDB_PATH", str(chdb_settings.chdb_dir))
+    get_settings.cache_clear()
+    version = cli("models", "list").output.split()[1]
+    result = cli("models", "promote", version)
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    (row,) = chdb_store.query("SELECT role, action, target, detail FROM audit")
+    assert (row["role"], row["action"], row["target"]) == ("cli", "promote", version)
+    assert json.loads(row["detail"]) == {"previous": version}
+
+
+def test_promote_with_the_store_unreachable_still_promotes_and_says_so(cli, quick_registry: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RISKPULSE_STORE", "server")
+    monkeypatch.setenv("RISKPULSE_CLICKHOUSE_PORT", "1")  # nothing listens there
+    get_settings.cache_clear()
+    version = cli("models", "list").output.split()[1]
+    result = cli("models", "promote", version)
+    assert result.exit_code == 0, result.output
+    assert f"current = {version}" in result.output and "audit row was not written" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -108,6 +109,10 @@ def test_better_challenger_is_promoted_with_both_figures(setup):
     (row,) = recent_runs(store)
     assert row["status"] == "promoted" and row["challenger_version"] == record.challenger_version
     assert row["challenger_topic_f1"] == pytest.approx(record.challenger_topic_f1, abs=1e-6)
+    (event,) = store.query("SELECT user, role, action, target, detail FROM audit")
+    assert (event["user"], event["role"], event["action"], event["target"]) == (
+        "retrainer", "system", "promote", record.challenger_version)
+    assert json.loads(event["detail"])["previous"] == "v1-champion"
 
 
 def test_training_rows_exclude_held_back_and_let_labels_override(setup):

@@ -23,6 +23,7 @@ MAX_META_BYTES = 4 * 1024
 # from the future would close every live alert window (event time only moves forward).
 EARLIEST_TS = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_FUTURE_SKEW_S = 24 * 3600
+MAX_DEAD_LETTER_RAW_BYTES = 64 * 1024
 # pydantic's JSON serialiser gives up near 255 levels, so a small but deep meta would parse, then crash the emit.
 MAX_META_DEPTH = 32
 SOURCES = ("news", "customer", "social", "internal")
@@ -173,10 +174,17 @@ def parse_message(raw: bytes | None) -> Message:
 
 
 def dead_letter(reason: str, raw: bytes | None, topic: str, partition: int, offset: int) -> DeadLetter:
+    """A dead letter keeping the raw bytes, cut to MAX_DEAD_LETTER_RAW_BYTES: base64 of a 1 MB line is over the
+    broker's 1 MiB message limit, and the dead-letter topic refused it, stalling the worker's batch forever."""
+    raw = raw or b""
+    if len(raw) > MAX_DEAD_LETTER_RAW_BYTES:
+        reason = (f"{reason} [raw cut to its first {MAX_DEAD_LETTER_RAW_BYTES} of {len(raw)} bytes, sha256 "
+                  f"{hashlib.sha256(raw).hexdigest()}; the whole record is at {topic}[{partition}]@{offset}]")
+        raw = raw[:MAX_DEAD_LETTER_RAW_BYTES]
     return DeadLetter(
         reason=reason,
         topic=topic,
         partition=partition,
         offset=offset,
-        raw_b64=base64.b64encode(raw or b"").decode("ascii"),
+        raw_b64=base64.b64encode(raw).decode("ascii"),
     )

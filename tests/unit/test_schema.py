@@ -58,3 +58,19 @@ def test_epoch_and_today_are_valid_event_times():
     assert parse_message(_raw(ts="1970-01-01T00:00:00Z")).ts.year == 1970
     soon = (datetime.now(timezone.utc) + timedelta(hours=23)).isoformat()
     assert parse_message(_raw(ts=soon)).ts.isoformat() == soon
+
+
+def test_dead_letter_of_a_1_mb_line_fits_a_kafka_message():
+    """Base64 of a 1 MB line (1.33 MB) was refused by the dead-letter topic, stalling the worker's batch."""
+    import hashlib
+
+    from riskpulse.core.schema import MAX_DEAD_LETTER_RAW_BYTES, dead_letter
+
+    raw = b"x" * 1_000_000
+    letter = dead_letter("record is 1000000 bytes, over the size limit", raw, "raw", 3, 17)
+    assert len(letter.model_dump_json()) < 100_000
+    assert letter.raw == raw[:MAX_DEAD_LETTER_RAW_BYTES]
+    assert f"first {MAX_DEAD_LETTER_RAW_BYTES} of 1000000 bytes, sha256 {hashlib.sha256(raw).hexdigest()}" in letter.reason
+    assert "raw[3]@17" in letter.reason
+    small = dead_letter("not valid JSON", b"{oops", "raw", 0, 1)
+    assert small.raw == b"{oops" and small.reason == "not valid JSON"

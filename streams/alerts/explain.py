@@ -66,6 +66,14 @@ class Span:
     def stories(self) -> int:
         return sum(int(r["stories"]) for r in self.by_channel)
 
+    def since_first(self, window_s: float) -> "Span":
+        """The span from the window of its first message on: a key first seen two windows ago has a baseline of
+        two windows, not twelve quiet ones."""
+        if not self.by_channel:
+            return self
+        first = min(int(r["first_s"]) for r in self.by_channel)
+        return Span(max(self.start, int(first // window_s * window_s)), self.end, self.by_channel)
+
 
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
@@ -139,7 +147,7 @@ def representative(negatives: Sequence[Mapping[str, Any]], copies: Mapping[str, 
 
 
 def build(
-    alert: Alert, window: Span, baseline: Span, baseline_windows: int, entities: Sequence[Mapping[str, Any]],
+    alert: Alert, window: Span, baseline: Span, baseline_windows: float, entities: Sequence[Mapping[str, Any]],
     terms: list[dict[str, Any]], examples: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The explanation's plain form (JSON-ready), as the webhook schema documents it (docs/alerts.md)."""
@@ -154,8 +162,9 @@ def build(
             "stories": window.stories,
         },
         "baseline": {
-            "start": _iso(baseline.start), "end": _iso(baseline.end), "windows": baseline_windows,
-            "messages": baseline.messages, "messages_per_window": round(baseline.messages / baseline_windows, 2),
+            "start": _iso(baseline.start), "end": _iso(baseline.end), "windows": round(baseline_windows, 2),
+            "messages": baseline.messages,
+            "messages_per_window": round(baseline.messages / baseline_windows, 2) if baseline_windows else 0.0,
             "negatives": baseline.negatives, "negative_share": _share(baseline.negatives, baseline.messages),
         },
         "top_entities": [
@@ -198,9 +207,11 @@ class Explainer:
         base_start = int(start - BASELINE_WINDOWS * rule.window_s)
         window = Span(start, end, evidence.totals_by_channel(self.store, labels, start, end))
         baseline = Span(base_start, start, evidence.totals_by_channel(self.store, labels, base_start, start))
+        baseline = baseline.since_first(rule.window_s)
         terms = distinctive_terms(evidence.story_texts(self.store, labels, start, end, TEXT_SAMPLE),
                                   evidence.story_texts(self.store, labels, base_start, start, TEXT_SAMPLE))
         negatives = evidence.negative_messages(self.store, labels, start, end, limit=20 * TOP)
         copies = evidence.story_sizes(self.store, sorted({r["story_id"] or r["id"] for r in negatives}), start, end)
         entities = evidence.entities_named(self.store, labels, start, end, limit=TOP + 1)
-        return build(alert, window, baseline, BASELINE_WINDOWS, entities, terms, representative(negatives, copies))
+        windows = (baseline.end - baseline.start) / rule.window_s
+        return build(alert, window, baseline, windows, entities, terms, representative(negatives, copies))

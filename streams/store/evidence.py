@@ -34,12 +34,13 @@ def _selection(labels: Mapping[str, str], start: int, end: int) -> tuple[str, di
 
 
 def totals_by_channel(store: Queryable, labels: Mapping[str, str], start: int, end: int) -> list[dict[str, Any]]:
-    """Messages, negative messages and stories of the key per (source, channel) in ``[start, end)``."""
+    """Messages, negative messages, stories and the first event time (epoch s) of the key per (source, channel)
+    in ``[start, end)``."""
     where, params = _selection(labels, start, end)
     return store.query(
         f"""
         SELECT source, channel, count() AS messages, countIf(sentiment = 'negative') AS negatives,
-               uniqExact(story_id) AS stories
+               uniqExact(story_id) AS stories, toUInt32(min(ts)) AS first_s
         FROM (SELECT * FROM messages FINAL WHERE {where}) AS m
         GROUP BY source, channel
         ORDER BY messages DESC, source, channel

@@ -135,3 +135,14 @@ def test_payloads_carry_the_explanation():
     assert "> Wells Fargo froze my account again" in slack and "customer/app (30)" in slack
     bare = json.loads(render(Notification("ntf_2", "r{}", RULES.rules[0], {}, "firing", (_alert(),)), "slack", 30.0))
     assert "entities:" not in bare["text"]
+
+
+def test_baseline_span_starts_at_the_window_of_the_keys_first_message():
+    rows = [{"source": "news", "channel": "a", "messages": 20, "negatives": 2, "stories": 20, "first_s": 1075},
+            {"source": "news", "channel": "b", "messages": 4, "negatives": 0, "stories": 4, "first_s": 1130}]
+    span = Span(400, 1200, rows).since_first(60)
+    assert (span.start, span.end) == (1020, 1200)  # three windows of history, not the thirteen asked for
+    assert Span(400, 1200, []).since_first(60).start == 400
+    out = build(_alert(), Span(1200, 1260, []), span, (span.end - span.start) / 60, [], [], [])
+    assert out["baseline"]["windows"] == 3 and out["baseline"]["messages_per_window"] == 8.0
+    assert out["window"]["negative_share"] == 0.0 and out["top_entities"] == []

@@ -58,12 +58,15 @@ def majority_baseline(train_labels: Sequence[str], y_true: Sequence[str]) -> dic
 
 def evaluate(engine: Engine, texts: Sequence[str], labels: Sequence[str], task: str) -> dict[str, Any]:
     """The report of `task` on labelled texts, with the ECE of the served probability and, for sentiment, the negative class."""
-    scores = engine.classify(texts)
+    return _scored_report(engine.classify(texts), labels, task, engine.version)
+
+
+def _scored_report(scores: Sequence[Any], labels: Sequence[str], task: str, version: str) -> dict[str, Any]:
     sentiment = task == "sentiment"
     predicted = [s.sentiment if sentiment else s.topic for s in scores]
     confidence = [s.sentiment_prob if sentiment else s.topic_prob for s in scores]
     result = report(labels, predicted)
-    result.update(task=task, model_version=engine.version, ece=expected_calibration_error(
+    result.update(task=task, model_version=version, ece=expected_calibration_error(
         confidence, [p == g for p, g in zip(predicted, labels)]), ece_bins=ECE_BINS)
     if sentiment:
         result["negative"] = result["per_class"].get("negative", {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
@@ -74,17 +77,20 @@ def evaluate_sources(engine: Engine, root: Path) -> dict[str, Any]:
     """Every labelled held-out source in `root`, each on its own: ``{"<source> · <task>": report}``."""
     results: dict[str, Any] = {}
     missing: set[str] = set()
+    scored: dict[str, tuple[list[str], list[Any]]] = {}  # file -> gold labels, scores: each file is scored once
     for name, task, files in EVAL_SOURCES:
-        rows, used = [], []
+        labels, scores, used = [], [], []
         for dataset, split in files:
             file = f"{dataset}/{split}.csv"
-            if (root / file).is_file():
-                rows += load_dataset(root, dataset, split)
-                used.append(file)
-            else:
+            if not (root / file).is_file():
                 missing.add(file)
-        if rows:
-            results[f"{name} · {task}"] = evaluate(engine, [r.text for r in rows], [r.label for r in rows], task) | {"files": used}
+                continue
+            if file not in scored:
+                rows = load_dataset(root, dataset, split)
+                scored[file] = [r.label for r in rows], engine.classify([r.text for r in rows])
+            labels, scores, used = labels + scored[file][0], scores + scored[file][1], used + [file]
+        if labels:
+            results[f"{name} · {task}"] = _scored_report(scores, labels, task, engine.version) | {"files": used}
     if not results:
         raise DataError(f"{root} holds none of the evaluation files {sorted({f'{d}/{s}.csv' for _, _, fs in EVAL_SOURCES for d, s in fs})}")
     return {"model_version": engine.version, "data": str(root), "missing": sorted(missing), "sources": results}

@@ -157,3 +157,20 @@ def test_streamlit_command_binds_where_settings_say(tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import riskpulse.dashboards.common, riskpulse.dashboards.views.overview"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr
+
+
+@pytest.mark.parametrize("peer, forwarded, seen", [
+    ("203.0.113.9", None, "203.0.113.9"),                       # a browser on another machine
+    ("203.0.113.9", "198.51.100.1", "203.0.113.9"),             # its own X-Forwarded-For is not believed
+    ("127.0.0.1", "198.51.100.1, 10.0.0.2", "198.51.100.1"),    # a reverse proxy on this machine: first hop
+    (None, "198.51.100.1", "198.51.100.1"),                      # Streamlit gives no peer for localhost
+    (None, None, "local"),
+])
+def test_client_address_believes_forwarded_for_only_from_a_local_proxy(monkeypatch, peer, forwarded, seen):
+    from types import SimpleNamespace
+
+    from riskpulse.dashboards import access
+
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    monkeypatch.setattr(access.st, "context", SimpleNamespace(ip_address=peer, headers=headers))
+    assert access.client_address() == seen

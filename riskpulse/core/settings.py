@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     story_horizon_s: float = Field(
         24 * 3600, gt=0, description="How far back in event time a message finds its story (RISKPULSE_STORY_HORIZON_S).")
     story_max_entries: int = Field(
-        100_000, ge=1, description="Most messages a worker's story index holds, ~4 KB each; past it the oldest go "
+        100_000, ge=1, description="Most messages a worker's story index holds, ~2.5 KB each; past it the oldest go "
         "even within the horizon (RISKPULSE_STORY_MAX_ENTRIES).")
 
     # --- dashboard -------------------------------------------------------------------

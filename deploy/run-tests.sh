@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the three test tiers in order: tests/unit (pure, fakes only, seconds), tests/local (this machine
 # only: chDB, the quick model, tiny trainings, Streamlit AppTest) and tests/integration (real Kafka
-# broker, real ClickHouse server and chDB, real HTTP receiver, real headless Chromium).
+# broker, real ClickHouse server and chDB, real HTTP receiver, real headless Chromium), then tests/faults (the
+# fault suite: broker restarts, ClickHouse down, worker SIGTERM, read-only/full disks, hostile records, backlog).
 # Screenshots and logs land in test-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +13,4 @@ python -c 'import torch; from riskpulse.models.serving.precision import choose_p
 python -m pytest tests/unit -q
 python -m pytest tests/local -q
 python -m pytest tests/integration -q
+python -m pytest tests/faults -q -m faults   # each test owns a broker + ClickHouse server and kills or stops parts of it

@@ -62,6 +62,25 @@ def check_stories_survive_a_restart(store: Store, settings: Settings) -> None:
     assert [m.story_id for m in redelivered.scored] == expected[:half]
 
 
+
+def check_workers_share_stories(store: Store, settings: Settings) -> None:
+    """Worker B, started before worker A stored an article, picks up A's story at its next sync."""
+    import time
+
+    from riskpulse.streams.enrich.stories import SharedStoryIndex
+    from tests.fakes import FakeClock
+
+    clock = FakeClock(time.time())
+    worker_b = SharedStoryIndex(restored_index(settings, store), store, sync_s=30, clock=clock)
+    planted = stream()
+    originals = [m for m in planted if m.kind == "original"]
+    process_batch(records(originals), FakeEngine(), store, stories=restored_index(settings, store))  # worker A
+    copies = [m for m in planted if m.kind != "original"]
+    clock.advance(31)
+    got = process_batch(records(copies, len(originals)), FakeEngine(), store, stories=worker_b)
+    assert [m.story_id for m in got.scored] == [m.story for m in copies]
+
+
 OLD_MESSAGES = """
     CREATE TABLE IF NOT EXISTS messages (
         id String, source String, channel String, lang String, ts DateTime('UTC'), text String, meta String,

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     story_max_entries: int = Field(
         100_000, ge=1, description="Most messages a worker's story index holds, ~2.5 KB each; past it the oldest go "
         "even within the horizon (RISKPULSE_STORY_MAX_ENTRIES).")
+    story_sync_s: float = Field(
+        30, ge=0, description="How often a worker loads the stories other workers stored, so copies on their "
+        "partitions join them; 0 = never, each worker groups alone (RISKPULSE_STORY_SYNC_S).")
 
     # --- dashboard -------------------------------------------------------------------
     dashboard_host: str = "127.0.0.1"

@@ -22,12 +22,13 @@ those of the recent messages that share an LSH band with it:
 
 Several workers: the raw topic is keyed by source/channel, so each worker sees the channels of the
 partitions it owns, and syndicated copies (other publishers, other channels) often land on another
-worker. Each worker groups with its own index, so a story whose copies reach k workers becomes up to
-k stories (each named by the first copy its worker saw): a distinct-story count then overstates a
-syndicated burst by at most the number of workers, not by the number of copies. A worker's index
-starts from every partition's stored messages, so after a restart or rebalance it knows the stories
-the others began before it. Keying the topic by story cannot help: the story is known only after
-this step, and channel keys keep each channel's messages in order.
+worker. Each worker groups with its own index, started from every partition's stored messages (so
+after a restart or rebalance it knows the stories the others began) and, through
+:class:`SharedStoryIndex`, topped up every ``story_sync_s`` (30 s) with what the others stored since.
+A story whose copies reach k workers within that interval still becomes up to k stories (each named
+by the first copy its worker saw): a distinct-story count then overstates such a burst by at most the
+number of workers, not by the number of copies. Keying the topic by story cannot help: the story is
+known only after this step, and channel keys keep each channel's messages in order.
 """
 
 from __future__ import annotations
@@ -39,15 +40,16 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 from datasketch import MinHash
 
+from riskpulse.core.clock import from_epoch
 from riskpulse.core.settings import Settings
 from riskpulse.streams.store.backends import Queryable
-from riskpulse.streams.store.messages import recent_stories
+from riskpulse.streams.store.messages import recent_stories, stored_since
 
 log = logging.getLogger("riskpulse.stories")
 
@@ -350,6 +352,34 @@ def params_from(settings: Settings) -> StoryParams:
                        max_entries=settings.story_max_entries)
 
 
+class SharedStoryIndex:
+    """A worker's :class:`StoryIndex` that, every ``sync_s`` seconds, also learns the stories the other workers
+    of the group stored meanwhile, so a copy arriving on another worker's partition joins their story.
+
+    Before a batch is grouped, the messages stored since the last look (with ``sync_s`` of overlap, for batches
+    stored late) are loaded with their story ids; the ones this index holds already, its own included, are
+    skipped. What stays split: copies that reach two workers within ``sync_s`` of each other.
+    ``clock`` (wall seconds, ``time.time`` by default) must be comparable with the stored ``processed_at``.
+    """
+
+    def __init__(self, index: StoryIndex, store: Queryable, sync_s: float, clock: Callable[[], float] = time.time) -> None:
+        self.index, self.store, self.sync_s, self.clock = index, store, sync_s, clock
+        self._synced_at = clock()  # the index was just refilled from the store
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def assign(self, messages: Iterable[tuple[str, float, str]]) -> list[str]:
+        now = self.clock()
+        if now - self._synced_at >= self.sync_s:
+            oldest = self.index.watermark - self.index.params.horizon_s
+            rows = stored_since(self.store, from_epoch(self._synced_at - self.sync_s), from_epoch(max(oldest, 0.0)))
+            learned = self.index.load(rows)
+            log.debug("story index: %d of %d messages stored since the last look were new to this worker", learned, len(rows))
+            self._synced_at = now
+        return self.index.assign(messages)
+
+
 def restored_index(settings: Settings, store: Queryable) -> StoryIndex:
     """A worker's index, refilled from the stored messages of every partition within the horizon.
 
@@ -363,3 +393,11 @@ def restored_index(settings: Settings, store: Queryable) -> StoryIndex:
     log.info("story index: %d recent messages reloaded in %.1f s (horizon %.0f s, at most %d)",
              loaded, time.perf_counter() - started, settings.story_horizon_s, settings.story_max_entries)
     return index
+
+
+def worker_stories(settings: Settings, store: Queryable) -> StoryIndex | SharedStoryIndex | None:
+    """What a worker groups stories with: its restored index, shared with the group every ``story_sync_s``."""
+    if not settings.stories:
+        return None
+    index = restored_index(settings, store)
+    return SharedStoryIndex(index, store, settings.story_sync_s) if settings.story_sync_s > 0 else index

@@ -7,6 +7,7 @@ message or dead letter replaces itself instead of counting twice (read with FINA
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from riskpulse.core.clock import utc
@@ -97,3 +98,14 @@ def recent_stories(store: Queryable, horizon_s: float, limit: int) -> list[tuple
         {"horizon": int(horizon_s), "limit": int(limit)},
     )
     return [(r["id"], r["story_id"], float(r["epoch"]), r["text"]) for r in reversed(rows)]
+
+
+def stored_since(store: Queryable, processed_since: datetime, oldest_ts: datetime) -> list[tuple[str, str, float, str]]:
+    """(id, story id, event time, text) of messages stored (by any worker) since ``processed_since`` with event
+    time from ``oldest_ts`` on (which prunes old monthly partitions), in the order they were stored."""
+    rows = store.query(
+        "SELECT id, story_id, toUInt32(ts) AS epoch, text FROM messages "
+        "WHERE processed_at >= %(since)s AND ts >= %(oldest)s ORDER BY processed_at, ts, id",
+        {"since": processed_since, "oldest": oldest_ts},
+    )
+    return [(r["id"], r["story_id"], float(r["epoch"]), r["text"]) for r in rows]

@@ -120,7 +120,7 @@ def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter,
 def run_worker(settings: Settings, engine: Classifier) -> None:
     """Open the store, make sure topics exist, then consume with `engine` until stopped. The
     caller (the CLI) chooses the engine, so the streaming floor never imports the models."""
-    from riskpulse.streams.enrich.stories import restored_index
+    from riskpulse.streams.enrich.stories import worker_stories
     from riskpulse.streams.store import entities, messages
     from riskpulse.streams.store.migrate import migrate
     from riskpulse.streams.store.backends import open_store
@@ -135,8 +135,8 @@ def run_worker(settings: Settings, engine: Classifier) -> None:
         settings.consumer_group, engine.version, settings.store, settings.topic_raw,
         settings.topic_scored, settings.batch_max_size, settings.batch_max_wait_s, settings.web_port,
     )
-    # each worker groups the partitions it owns with its own index, refilled from every partition's stored messages
-    stories = restored_index(settings, store) if settings.stories else None
+    # each worker groups its partitions with its own index, refilled from (and synced with) every partition's messages
+    stories = worker_stories(settings, store)
     app, _ = build_worker_app(settings, engine, store, stories)
     try:
         run_app(app, settings)

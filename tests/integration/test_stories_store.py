@@ -3,7 +3,9 @@ scalar subquery and FINAL read of recent_stories), and an old messages table gai
 
 import pytest
 
-from tests.stories_store_checks import check_old_messages_gain_story_ids, check_stories_survive_a_restart
+from tests.stories_store_checks import (
+    check_old_messages_gain_story_ids, check_stories_survive_a_restart, check_workers_share_stories,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -14,3 +16,7 @@ def test_stories_survive_a_restart_on_the_server(server_store, stack):
 
 def test_an_old_messages_table_gains_story_ids_on_the_server(server_store, stack):
     check_old_messages_gain_story_ids(server_store, stack)
+
+
+def test_workers_share_stories_on_the_server(server_store, stack):
+    check_workers_share_stories(server_store, stack)

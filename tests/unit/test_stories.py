@@ -115,3 +115,35 @@ def test_the_worker_stores_and_emits_each_message_with_its_story_and_a_redeliver
 def test_without_a_grouper_every_message_is_its_own_story():
     result = process_batch([record(_raw(0, HEADLINE), 0), record(_raw(1, HEADLINE), 1)], FakeEngine(), FakeStore())
     assert [m.story_id for m in result.scored] == ["m-0", "m-1"]
+
+
+class OtherWorkersRows:
+    """What ``messages.stored_since`` returns from the table other workers write to (processed_at, row)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, dict]] = []
+        self.asked = 0
+
+    def store(self, at: float, message_id: str, story_id: str, ts: float, text: str) -> None:
+        self.rows.append((at, {"id": message_id, "story_id": story_id, "epoch": ts, "text": text}))
+
+    def query(self, sql, params):
+        self.asked += 1
+        since, oldest = params["since"].timestamp(), params["oldest"].timestamp()
+        return [row for at, row in self.rows if at >= since and row["epoch"] >= oldest]
+
+
+def test_a_shared_index_learns_what_other_workers_stored_every_sync_interval():
+    from riskpulse.streams.enrich.stories import SharedStoryIndex
+    from tests.fakes import FakeClock
+
+    clock, table = FakeClock(1_000.0), OtherWorkersRows()
+    worker_b = SharedStoryIndex(StoryIndex(), table, sync_s=30, clock=clock)
+    table.store(1_001.0, "a-1", "a-1", 500.0, HEADLINE)  # worker A stores an original, then a complaint
+    table.store(1_002.0, "a-2", "a-2", 501.0, OTHERS[2])
+    clock.advance(10)
+    assert worker_b.assign([("b-1", 510.0, "RT @wsj: " + OTHERS[2])]) == ["b-1"] and table.asked == 0  # too soon
+    clock.advance(25)
+    assert worker_b.assign([("b-2", 540.0, "RT @ft: " + HEADLINE)]) == ["a-1"] and table.asked == 1
+    assert worker_b.assign([("b-3", 541.0, OTHERS[2] + " https://t.co/x")]) == ["b-1"]  # split within the interval
+    assert worker_b.assign([("a-1", 500.0, HEADLINE)]) == ["a-1"] and len(worker_b) == 5

@@ -131,20 +131,31 @@ async def _check_login(settings: Settings, timeout_s: float) -> None:
                 sasl_plain_username=settings.kafka_sasl_username if sasl else None,
                 sasl_plain_password=settings.kafka_sasl_password.get_secret_value() if sasl else None,
             ), timeout_s)
-        except ssl.SSLError as exc:
-            raise KafkaAuthError(f"TLS to Kafka at {address} failed ({exc}); check RISKPULSE_KAFKA_SSL_CAFILE "
-                                 "and RISKPULSE_KAFKA_SECURITY_PROTOCOL") from exc
-        except (OSError, asyncio.TimeoutError):
-            continue  # down or unreachable: the client's own retries report that
         except refusals as exc:
             raise KafkaAuthError(
                 f"Kafka at {address} refused {describe(settings)}: {exc}; check RISKPULSE_KAFKA_SASL_USERNAME, "
                 "_PASSWORD and _MECHANISM"
             ) from exc
-        except errors.KafkaError:
-            continue
+        except (OSError, asyncio.TimeoutError, errors.KafkaError) as exc:
+            tls = _tls_failure(exc)  # our certificate refused (seen as a closed connection), or theirs not trusted
+            if tls is not None:
+                raise KafkaAuthError(
+                    f"TLS to Kafka at {address} failed ({tls}); check RISKPULSE_KAFKA_SSL_CAFILE, _CERTFILE, _KEYFILE "
+                    "and RISKPULSE_KAFKA_SECURITY_PROTOCOL") from exc
+            continue  # down or unreachable: the client's own retries report that
         conn.close()
         return
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc``, if one is (aiokafka reports a rejected client certificate as a closed connection)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ssl.SSLError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def describe(settings: Settings) -> str:

@@ -1,8 +1,8 @@
 """Kafka and ClickHouse that refuse strangers: a worker and a producer with the right credentials store
 every message; a wrong password is refused with a message that says so.
 
-The broker (tests/fixtures/secure_stack.py) has only SASL listeners: SASL_PLAINTEXT with PLAIN and
-SASL_SSL (a test CA) with SCRAM-SHA-256. The ClickHouse server has a password on ``default``, a
+The broker (tests/fixtures/secure_stack.py) has only authenticated listeners: SASL_PLAINTEXT (PLAIN,
+SCRAM-SHA-256/512), SASL_SSL (a test CA) and SSL that requires a client certificate signed by that CA. The ClickHouse server has a password on ``default``, a
 ``riskpulse`` user with its own, and a TLS native port; the worker stores over TLS.
 """
 
@@ -34,7 +34,7 @@ CH_USER, CH_PASSWORD, CH_DEFAULT_PASSWORD = "riskpulse", "ch-Pa55", "default-Pa5
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The secured broker and server; yields the settings of a client that logs in to both (SASL_PLAINTEXT, TLS)."""
     home = tmp_path_factory.mktemp("secure-stack")
-    kafka, controller, kafka_ssl, native, http, native_tls = free_ports(6)
+    kafka, controller, kafka_ssl, kafka_mtls, native, http, native_tls = free_ports(7)
     tls = make_tls(home / "tls")
     settings = Settings(
         home=home, store="server", kafka_port=kafka, kafka_controller_port=controller,
@@ -44,7 +44,8 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         clickhouse_user=CH_USER, clickhouse_password=SecretStr(CH_PASSWORD),
     )
     run = home / "run"
-    broker = SecureKafkaService(settings, home / "kafka", run, users={KAFKA_USER: KAFKA_PASSWORD}, ssl_port=kafka_ssl, tls=tls)
+    broker = SecureKafkaService(settings, home / "kafka", run, users={KAFKA_USER: KAFKA_PASSWORD}, ssl_port=kafka_ssl,
+                                tls=tls, mtls_port=kafka_mtls)
     server = SecureClickHouseService(
         settings.model_copy(update={"clickhouse_port": native}), home / "clickhouse", run,
         default_password=CH_DEFAULT_PASSWORD, user=CH_USER, password=CH_PASSWORD, secure_port=native_tls, tls=tls,
@@ -52,7 +53,8 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     try:
         broker.start(120)
         server.start(60)
-        yield {"settings": settings, "tls": tls, "kafka_ssl_port": kafka_ssl, "plain_native_port": native}
+        yield {"settings": settings, "tls": tls, "kafka_ssl_port": kafka_ssl, "kafka_mtls_port": kafka_mtls,
+               "plain_native_port": native}
     finally:
         server.stop(30)
         broker.stop(30)
@@ -71,12 +73,23 @@ def _stored(settings: Settings, ids: list[str]) -> int:
         store.close()
 
 
-@pytest.mark.parametrize("protocol, mechanism", [("SASL_PLAINTEXT", "PLAIN"), ("SASL_SSL", "SCRAM-SHA-256")])
-def test_producer_and_worker_with_credentials_store_every_message(secure, tmp_path, protocol, mechanism):
-    tag = f"cred-{mechanism.lower()}-{uuid.uuid4().hex[:6]}"
+def _over(secure: dict, protocol: str, mechanism: str = "PLAIN") -> dict:
+    """Settings overrides for one of the broker's listeners."""
     overrides = {"kafka_security_protocol": protocol, "kafka_sasl_mechanism": mechanism}
     if protocol == "SASL_SSL":
         overrides.update(kafka_bootstrap=f"127.0.0.1:{secure['kafka_ssl_port']}", kafka_ssl_cafile=secure["tls"]["ca"])
+    if protocol == "SSL":
+        overrides.update(kafka_bootstrap=f"127.0.0.1:{secure['kafka_mtls_port']}", kafka_ssl_cafile=secure["tls"]["ca"],
+                         kafka_ssl_certfile=secure["tls"]["client"], kafka_ssl_keyfile=secure["tls"]["client-key"],
+                         kafka_sasl_username=None, kafka_sasl_password=None)
+    return overrides
+
+
+@pytest.mark.parametrize("protocol, mechanism", [("SASL_PLAINTEXT", "PLAIN"), ("SASL_SSL", "SCRAM-SHA-256"), ("SSL", "-")])
+def test_producer_and_worker_with_credentials_store_every_message(secure, tmp_path, protocol, mechanism):
+    """Each listener: the worker's faust app (SASLCredentials / SSLCredentials) and kafka-python's producer."""
+    tag = f"cred-{protocol.lower()}-{uuid.uuid4().hex[:6]}"
+    overrides = _over(secure, protocol, mechanism if mechanism != "-" else "PLAIN")
     settings = _run(secure["settings"], tmp_path, tag, **overrides)
     assert ensure_topics(settings)
     messages = good_messages(tag, 300)
@@ -101,6 +114,21 @@ def test_wrong_kafka_password_is_refused_by_name(secure, tmp_path):
     assert worker.proc.wait(120) != 0
     assert f"refused user '{KAFKA_USER}'" in worker.text()
     assert "not-the-password" not in worker.text()
+
+
+def test_scram_sha_512_logs_in_and_a_wrong_password_is_refused(secure, tmp_path):
+    settings = _run(secure["settings"], tmp_path, f"cred-512-{uuid.uuid4().hex[:6]}", **_over(secure, "SASL_PLAINTEXT", "SCRAM-SHA-512"))
+    assert ensure_topics(settings)
+    with pytest.raises(KafkaAuthError, match="SCRAM-SHA-512"):
+        ensure_topics(settings.model_copy(update={"kafka_sasl_password": SecretStr("guess")}))
+
+
+def test_tls_without_a_client_certificate_or_trusted_ca_is_refused(secure, tmp_path):
+    mtls = _run(secure["settings"], tmp_path, "cred-mtls", **_over(secure, "SSL"))
+    with pytest.raises(KafkaAuthError, match="TLS to Kafka"):
+        ensure_topics(mtls.model_copy(update={"kafka_ssl_certfile": None, "kafka_ssl_keyfile": None}))
+    with pytest.raises(KafkaAuthError, match="CERTIFICATE_VERIFY_FAILED"):
+        ensure_topics(mtls.model_copy(update={"kafka_ssl_cafile": None}))  # the system CAs do not know the test CA
 
 
 def test_client_without_credentials_is_refused(secure, tmp_path):

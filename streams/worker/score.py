@@ -2,7 +2,8 @@
 
 Rows become messages exactly as `riskpulse produce` maps them and then go through the worker's own
 batch function (:func:`~riskpulse.streams.worker.batching.process_batch`: parse, mask personal data,
-classify with the one-by-one fallback, store messages and dead letters), into the chDB ``messages`` and
+classify with the one-by-one fallback, group near-duplicates into stories, store messages and dead
+letters), into the chDB ``messages`` and
 ``dead_letters`` tables (idempotent on id, so scoring the same file twice counts each message once)
 or into CSV files with the same columns. A row's file name and line number stand in for the
 Kafka topic and offset of its dead letter.
@@ -28,6 +29,7 @@ from riskpulse.streams.store.messages import (
     DEAD_LETTER_COLUMNS, DEAD_LETTERS_TABLE, MESSAGE_COLUMNS, MESSAGES_TABLE, dead_letter_row,
 )
 from riskpulse.streams.enrich.entities import load_extractor
+from riskpulse.streams.enrich.stories import StoryIndex, params_from, restored_index
 from riskpulse.streams.worker.batching import Classifier, RawRecord, process_batch
 
 logger = logging.getLogger("riskpulse.score")
@@ -99,12 +101,15 @@ def score_file(path: Path, settings: Settings, engine: Classifier, out: Path | N
     writer = CsvWriter(out) if out is not None else _chdb_writer(settings)
     masker = masker_for(settings)
     entities = load_extractor(settings) if settings.entities and out is None else None  # a CSV has no mentions table
+    stories = None  # the file's near-duplicates are one story; in chDB, with the stories already stored too
+    if settings.stories:
+        stories = StoryIndex(params_from(settings)) if out is not None else restored_index(settings, writer)
     scored = skipped = 0
     batch: list[RawRecord] = []
 
     def flush() -> None:
         nonlocal scored, skipped
-        result = process_batch(batch, engine, writer, entities, masker=masker)
+        result = process_batch(batch, engine, writer, entities, stories, masker=masker)
         scored, skipped = scored + len(result.scored), skipped + len(result.dead)
         progress.update(len(batch))
         batch.clear()

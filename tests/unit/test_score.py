@@ -39,3 +39,15 @@ def test_scores_into_csv_and_counts_skipped_rows(tmp_path):
     assert {row["sentiment"] for row in rows if "slide" in row["text"]} == {"negative"}
     assert rows[0]["ts"] == "2026-03-01T09:00:00+00:00"
     assert rows[0]["channel"] == "in"
+
+
+def test_copies_in_a_file_are_scored_as_one_story(tmp_path):
+    text = "Regional lender First Harbor Bank suspends withdrawals after a run on deposits, regulators step in"
+    rows = [{"id": "first", "ts": "2026-03-01T09:00:00Z", "text": text},
+            {"id": "other", "ts": "2026-03-01T09:01:00Z", "text": "Oil prices slid more than 3% after OPEC+ raised output"},
+            {"id": "retweet", "ts": "2026-03-01T09:02:00Z", "text": f"RT @wsj: {text} https://t.co/x1"}]
+    out = tmp_path / "scored.csv"
+    score_file(write_jsonl(tmp_path / "in.jsonl", rows), settings=Settings(), engine=keyword_engine(), out=out)
+    with out.open(newline="") as handle:
+        assert {row["id"]: row["story_id"] for row in csv.DictReader(handle)} == {
+            "first": "first", "other": "other", "retweet": "first"}

@@ -8,6 +8,8 @@ SCRAM-SHA-256/512), SASL_SSL (a test CA) and SSL that requires a client certific
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from riskpulse.streams.ops.stack import free_ports
 from riskpulse.streams.store.backends import ServerStore, StoreError
 from riskpulse.streams.topics import ensure_topics
 from tests.fixtures.secure_stack import SecureClickHouseService, SecureKafkaService, make_tls
-from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained
+from tests.integration.pipeline_support import CLI, Worker, child_env, good_messages, run_settings, wait_drained
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +103,32 @@ def test_producer_and_worker_with_credentials_store_every_message(secure, tmp_pa
     finally:
         worker.stop()
     assert _stored(settings, [m.id for m in messages]) == 300
+
+
+def test_alerts_service_joins_over_sasl_and_refuses_a_wrong_password(secure, tmp_path):
+    """`riskpulse alerts run` (its own faust app, consumer group and store tables) with the shipped rules."""
+    settings = _run(secure["settings"], tmp_path, f"cred-alerts-{uuid.uuid4().hex[:6]}",
+                    alerts_web_port=free_ports(1)[0], alerts_consumer_group=f"cred-alerts-{uuid.uuid4().hex[:6]}")
+    good = _alerts(settings, tmp_path / "alerts.log")
+    try:
+        deadline = time.monotonic() + 120
+        while "[^Worker]: Ready" not in good.log.read_text(errors="replace"):
+            assert good.proc.poll() is None, good.log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, good.log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+    finally:
+        good.proc.terminate()
+        good.proc.wait(60)
+    bad = _alerts(settings.model_copy(update={"kafka_sasl_password": SecretStr("guess")}), tmp_path / "bad.log")
+    assert bad.proc.wait(120) == 1
+    assert f"refused user '{KAFKA_USER}'" in bad.log.read_text(errors="replace")
+
+
+def _alerts(settings: Settings, log: Path) -> Worker:
+    env = child_env(settings)
+    with log.open("ab") as out:
+        proc = subprocess.Popen([*CLI, "alerts", "run"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Worker(proc, log)
 
 
 def test_wrong_kafka_password_is_refused_by_name(secure, tmp_path):

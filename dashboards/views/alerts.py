@@ -86,6 +86,7 @@ def _detail(db, alert: dict) -> None:
     series = pd.DataFrame(queries.key_series(db, start, end, max(60, int(around.total_seconds()) // 2), key=alert["labels"]))
     if not series.empty:
         st.altair_chart(_chart(series, alert), width="stretch")
+    _explanation(alert.get("explanation") or {})
 
     left, right = st.columns(2)
     with left:
@@ -105,6 +106,40 @@ def _detail(db, alert: dict) -> None:
         else:
             st.caption("None stored for this key and window.")
     _ack(db, alert)
+
+
+def _explanation(why: dict) -> None:
+    """Why it fired (streams/alerts/explain.py): window against baseline, who, where from, which words, which messages."""
+    st.markdown("#### Why it fired")
+    if "window" not in why:
+        st.caption(f"No explanation: {why['error']}" if "error" in why else "No explanation (alert stored before explanations).")
+        return
+    win, base = why["window"], why["baseline"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Negative share, window vs baseline", f"{win['negative_share']:.0%}", f"baseline {base['negative_share']:.0%}",
+              delta_color="off")
+    c2.metric("Messages, window vs baseline", f"{win['messages']:,}", f"{base['messages_per_window']:g} per window before",
+              delta_color="off")
+    c3.metric("Distinct stories in window", f"{win['stories']:,}")
+    st.caption(f"Baseline: {base['windows']:g} windows from {base['start']} to {base['end']}; counts are stored messages.")
+    left, mid, right = st.columns(3)
+    with left:
+        st.markdown("**Top entities**")
+        if why["top_entities"]:
+            st.dataframe(pd.DataFrame(why["top_entities"])[["name", "id", "messages", "negatives"]], hide_index=True)
+        else:
+            st.caption("No company or bank named.")
+    with mid:
+        st.markdown("**Top sources / channels**")
+        st.dataframe(pd.DataFrame(why["top_sources"])[["source", "channel", "messages", "negative_share"]], hide_index=True,
+                     column_config={"negative_share": st.column_config.NumberColumn("negative", format="percent")})
+    with right:
+        st.markdown("**Distinctive terms** (window vs baseline)")
+        st.markdown(", ".join(f"`{t['term']}`" for t in why["terms"]) or "–")
+    st.markdown("**Most representative negative messages** (one per story, most confident first)")
+    for e in why["examples"]:
+        copies = f" · {e['copies']} copies" if e["copies"] > 1 else ""
+        st.markdown(f"- {e['text']}  \n  :gray[{e['source']}/{e['channel']} · {e['confidence']:.0%}{copies}]")
 
 
 def _chart(series: pd.DataFrame, alert: dict) -> alt.LayerChart:

@@ -1,0 +1,60 @@
+"""The Alerts page shows an alert's explanation: computed by the real Explainer from what chDB holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from streamlit import cache_data as st_cache_data
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+from riskpulse.core.settings import get_settings
+from riskpulse.dashboards import common
+from riskpulse.streams.alerts.explain import Explainer
+from tests.explain_store_checks import RULES, _alert, check_explanation
+from tests.fixtures.dashboard import store_alert
+from tests.fixtures.stack import settings_env
+
+
+def _alerts_page() -> None:
+    from riskpulse.dashboards.views import alerts
+
+    alerts.render()
+
+
+@pytest.fixture
+def explained(monkeypatch, chdb_store, chdb_settings) -> Iterator[dict]:
+    check_explanation(chdb_store)  # stores the corpus: calm windows, then Wells Fargo's turn
+    alert = _alert({"entity": "WFC"}, "ent")
+    why = Explainer(chdb_store, RULES)(alert)
+    store_alert(chdb_store, replace(alert, explanation=why, count=24, negatives=24, share=1.0, z=9.0, peak_z=9.0))
+    for name, value in settings_env(chdb_settings).items():
+        monkeypatch.setenv(name, value)
+    previous = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")
+    get_settings.cache_clear()
+    common.store.clear()
+    yield why
+    common.store().close()
+    common.store.clear()
+    st_cache_data.clear()
+    get_settings.cache_clear()
+    st_config.set_option("server.address", previous)
+
+
+def test_alert_page_shows_why_it_fired(explained):
+    at = AppTest.from_function(_alerts_page, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any(m.value == "#### Why it fired" for m in at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Negative share, window vs baseline"] == "100%"
+    assert metrics["Messages, window vs baseline"] == str(explained["window"]["messages"])
+    tables = [t.value for t in at.dataframe]
+    entities = next(t for t in tables if "name" in t.columns and "id" in t.columns)
+    assert list(entities["id"])[0] == "WFC"
+    text = "\n".join(m.value for m in at.markdown)
+    assert all(f"`{t['term']}`" in text for t in explained["terms"])
+    assert all(e["text"] in text for e in explained["examples"])
+    assert "8 copies" in text  # the syndicated story, shown once

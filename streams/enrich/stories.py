@@ -55,7 +55,7 @@ log = logging.getLogger("riskpulse.stories")
 
 _RETWEET = re.compile(r"^\s*(?:rt\b\s*:?\s*(?:@\w+\s*)?:?\s*)+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_TRUNCATED = re.compile(r"\S*(?:…|\.\.\.)\s*$")  # the word a cut copy ends in is a fragment
+_TRUNCATED = re.compile(r"(?:(?<=\s)\S{1,30})?(?:…|\.\.\.)\s*$")  # a cut copy ends in a fragment of a word (if spaced)
 _WORD = re.compile(r"\w+")
 _ANCHOR = re.compile(r"\$[A-Za-z][A-Za-z.]*|\d+(?:[.,]\d+)*")  # cashtags and figures
 _CREDIT = re.compile(r"(?:\s+(?:[-|—–]|\(?via)(?:\s+[^\s|—–-]+){1,3})+\s*$")  # " - Reuters", " | Bloomberg (via @x)"

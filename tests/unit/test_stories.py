@@ -36,6 +36,15 @@ def test_retweets_relinked_truncated_and_reworded_copies_join_the_first_message(
     assert ids == ["first"] * 5, list(zip(ids, copies))
 
 
+def test_chinese_copies_without_spaces_join_and_a_cut_copy_keeps_its_text():
+    complaint = "招商银行信用卡中心多次重复扣款，客服电话一直打不通，要求立即退款并给出书面解释。"
+    other = "工商银行手机银行今天无法登录，转账一直失败，请尽快修复系统问题。"
+    index = StoryIndex()
+    ids = index.assign([("a", 0.0, complaint), ("b", 1.0, "转发：" + complaint + " https://t.co/x"),
+                        ("c", 2.0, complaint[:30] + "…"), ("d", 3.0, other)])
+    assert ids == ["a", "a", "a", "d"]
+
+
 def test_distinct_messages_and_template_headlines_with_other_figures_stay_apart():
     texts = OTHERS + ["Twitter EPS misses by $0.02, beats on revenue", "Luminex EPS misses by $0.08, beats on revenue"]
     index = StoryIndex()

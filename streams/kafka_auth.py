@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from riskpulse.core import RiskPulseError
@@ -110,7 +111,13 @@ def check_login(settings: Settings, timeout_s: float = 10.0) -> None:
                         "and write the topics; set RISKPULSE_KAFKA_SECURITY_PROTOCOL", ",".join(remote))
         return
     check_settings(settings)
-    asyncio.run(_check_login(settings, timeout_s))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: called from plain code
+        asyncio.run(_check_login(settings, timeout_s))
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:  # inside an event loop (an agent, a web view): its own loop
+        pool.submit(asyncio.run, _check_login(settings, timeout_s)).result()
 
 
 async def _check_login(settings: Settings, timeout_s: float) -> None:

@@ -113,3 +113,17 @@ def test_clickhouse_client_gets_tls_options_and_open_logins_are_warned_about(cap
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2
     assert "'default' without a password" in messages[0] and "clear text" in messages[1]
+
+
+def test_login_check_runs_inside_an_event_loop_too():
+    """From inside a running loop (an agent, a web view) the check gets a loop of its own instead of failing."""
+    import asyncio
+
+    closed = Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username="svc",
+                      kafka_sasl_password=SecretStr("pw"), kafka_bootstrap="127.0.0.1:1")  # nothing listens: nothing to refuse
+
+    async def inside() -> None:
+        check_login(closed, timeout_s=1)
+
+    asyncio.run(inside())
+    check_login(closed, timeout_s=1)

@@ -179,7 +179,8 @@ class StoryIndex:
         words = [" ".join(t).lower()[: self.params.max_chars] for t in tokens]
         hashes, owner, sizes = shingle_sets(words, self.params.shingle)
         a, b = self._permutations
-        permuted = hashes[:, None] * a + b  # datasketch's affine permutations, (a·h + b) mod 2^32, all at once
+        permuted = np.multiply(hashes[:, None], a)  # datasketch's affine permutations, (a·h + b) mod 2^32, all at once
+        permuted += b
         first = np.searchsorted(owner, np.arange(len(messages), dtype=np.uint64))  # every text has a piece
         signatures = np.minimum.reduceat(permuted, first, axis=0)
         return [
@@ -232,8 +233,9 @@ class StoryIndex:
         if not self._entries or new.size == 0:
             return None
         keys = self._bands.query(_band_keys(signature, self.params.bands))  # sorted: ties go to the oldest
-        if not keys.size:
+        if not keys:
             return None
+        keys = np.array(keys, dtype=np.int64)
         p = self.params
         agree = np.count_nonzero(self._signatures[keys % len(self._signatures)] == signature, axis=1)
         jaccard = agree / p.num_perm
@@ -314,17 +316,18 @@ class _Bands:
     def __init__(self, bands: int) -> None:
         self.tables: list[dict[int, int | list[int]]] = [{} for _ in range(bands)]
 
-    def query(self, band_keys: list[int]) -> np.ndarray:
-        found: list[int] = []
+    def query(self, band_keys: list[int]) -> list[int]:
+        """Keys sharing a band with ``band_keys``, ascending (oldest first)."""
+        found: set[int] = set()
         for table, band in zip(self.tables, band_keys):
             held = table.get(band)
             if held is None:
                 continue
             if isinstance(held, int):
-                found.append(held)
+                found.add(held)
             else:
-                found.extend(held)
-        return np.unique(np.array(found, dtype=np.int64))
+                found.update(held)
+        return sorted(found)
 
     def insert(self, key: int, band_keys: list[int]) -> None:
         for table, band in zip(self.tables, band_keys):

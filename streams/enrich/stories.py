@@ -128,11 +128,11 @@ class StoryParams:
     min_containment_shingles: int = 20  # a shorter text than this only joins by Jaccard
     min_length_ratio: float = 0.3  # nor does one under this share of the other's length
     anchor_overlap: float = 0.5  # a pair whose cashtags/numbers overlap less than this is two stories
-    names_below: int = 200  # texts this short (in shingles: headlines) where each names someone the other does not are two stories
+    names_below: int = 200  # below this many shingles (headlines), texts naming different subjects are two stories
     shingle: int = 5
     max_chars: int = 1000  # only the start of a long text is compared: its copies share it, and time stays flat
     num_perm: int = 64
-    bands: int = 12  # LSH bands of 2 permutations: more find more cut copies, each costs ~250 B per entry
+    bands: int = 12  # LSH bands of 2 permutations: more find more cut copies, each costs ~100 B per entry
     horizon_s: float = 24 * 3600.0
     max_entries: int = 100_000
 

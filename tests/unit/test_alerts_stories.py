@@ -61,7 +61,8 @@ def test_a_story_is_negative_when_most_of_its_copies_are_and_gives_one_example()
 
 
 def test_the_default_rules_count_news_per_story_and_a_rule_can_turn_it_off():
-    text = "rules:\n  - {name: raw, key: [topic], window_s: 60, distinct_stories: []}\n  - {name: per-story, key: [topic], window_s: 60}\n"
+    text = ("rules:\n  - {name: raw, key: [topic], window_s: 60, distinct_stories: []}\n"
+            "  - {name: per-story, key: [topic], window_s: 60}\n")
     raw, per_story = load_rules_text(text).rules
     assert raw.distinct_stories == () and per_story.distinct_stories == ("news",)
 

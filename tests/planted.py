@@ -10,11 +10,18 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from riskpulse.streams.enrich.entities import EntityExtractor
+from riskpulse.streams.enrich.entities import Catalogue, EntityExtractor
 
 _SPACES = re.compile(r"\s+")
 _TICKER = re.compile(r"\$?[A-Z][A-Z0-9.]{0,5}")
+
+
+@lru_cache(maxsize=1)
+def shipped_extractor() -> EntityExtractor:
+    """The extractor over the shipped catalogue and watchlist."""
+    return EntityExtractor(Catalogue.load())
 
 
 @dataclass(frozen=True)

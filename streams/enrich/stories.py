@@ -52,6 +52,7 @@ from riskpulse.streams.store.backends import Queryable
 from riskpulse.streams.store.messages import recent_stories, stored_since
 
 log = logging.getLogger("riskpulse.stories")
+FUTURE_SLACK_S = 3600.0
 
 _RETWEET = re.compile(r"^\s*(?:rt\b\s*:?\s*(?:@\w+\s*)?:?\s*)+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -280,8 +281,12 @@ class StoryIndex:
         self._forget_before(entry.ts)
 
     def _forget_before(self, ts: float) -> None:
-        """Advance event time to ``ts`` and evict, oldest inserted first, what is past the horizon or the bound."""
-        self.watermark = max(self.watermark, ts)
+        """Advance event time to ``ts`` and evict, oldest inserted first, what is past the horizon or the bound.
+
+        Event time never runs ahead of the wall clock by more than an hour: one message from a producer with a
+        clock in the future would otherwise evict every story.
+        """
+        self.watermark = max(self.watermark, min(ts, time.time() + FUTURE_SLACK_S))
         oldest_kept = self.watermark - self.params.horizon_s
         while self._entries:
             key, entry = next(iter(self._entries.items()))

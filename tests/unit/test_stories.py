@@ -77,6 +77,15 @@ def test_memory_is_bounded_by_horizon_and_entries():
     assert index.assign([("copy-2", 4001.0, OTHERS[-1])]) == ["o-4"]  # still held
 
 
+def test_a_message_dated_in_the_far_future_does_not_evict_every_story():
+    import time
+
+    now = time.time()
+    index = StoryIndex(StoryParams(horizon_s=2 * 3600))
+    index.assign([("today", now, HEADLINE), ("broken-clock", now + 10 * 365 * 86400, OTHERS[0])])
+    assert index.assign([("copy", now + 60, "RT @wsj: " + HEADLINE)]) == ["today"]
+
+
 def test_an_index_reloaded_from_stored_rows_continues_as_if_it_had_never_stopped():
     originals = [(f"o{i}", "news", text) for i, text in enumerate([HEADLINE, *OTHERS])]
     stream = replay(originals, copy_share=0.4, seed=3, mean_delay_s=60)

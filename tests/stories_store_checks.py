@@ -81,6 +81,17 @@ def check_workers_share_stories(store: Store, settings: Settings) -> None:
     assert [m.story_id for m in got.scored] == [m.story for m in copies]
 
 
+
+def check_a_future_dated_message_does_not_hide_the_rest(store: Store, settings: Settings) -> None:
+    import time
+
+    now = time.time()
+    broken = messages.message_row(_scored("broken-clock", now)) | {"ts": from_epoch(now + 1e9)}  # stored before ts was checked
+    store.write_batch("messages", [messages.message_row(_scored("recent", now - 60)), broken])
+    index = restored_index(settings, store)
+    assert index.assign([("copy", now, "RT @wsj: " + HEADLINES[0])]) == ["recent"]
+
+
 OLD_MESSAGES = """
     CREATE TABLE IF NOT EXISTS messages (
         id String, source String, channel String, lang String, ts DateTime('UTC'), text String, meta String,
@@ -102,6 +113,6 @@ def check_old_messages_gain_story_ids(store: Store, settings: Settings) -> None:
     assert restored_index(settings, store).assign([("copy", 1_700_000_060.0, "RT @wsj: " + HEADLINES[0])]) == ["before"]
 
 
-def _scored(message_id: str) -> ScoredMessage:
-    return ScoredMessage(id=message_id, source="news", ts=from_epoch(1_700_000_000), text=HEADLINES[0], topic="Banks",
+def _scored(message_id: str, ts: float = 1_700_000_000) -> ScoredMessage:
+    return ScoredMessage(id=message_id, source="news", ts=from_epoch(ts), text=HEADLINES[0], topic="Banks",
                          topic_prob=0.9, sentiment="negative", sentiment_prob=0.9, model_version="v0")

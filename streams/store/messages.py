@@ -91,10 +91,12 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
 
 def recent_stories(store: Queryable, horizon_s: float, limit: int) -> list[tuple[str, str, float, str]]:
     """(id, story id, event time, text) of the newest ``limit`` messages within ``horizon_s`` of event time
-    before the newest one, oldest first: what a story index needs to pick up where it stopped."""
+    before the newest one (at most an hour ahead of now: a producer's broken clock must not hide the rest),
+    oldest first: what a story index needs to pick up where it stopped."""
     rows = store.query(
         "SELECT id, story_id, toUInt32(ts) AS epoch, text FROM messages FINAL "
-        "WHERE ts >= (SELECT max(ts) FROM messages) - %(horizon)s ORDER BY ts DESC, id DESC LIMIT %(limit)s",
+        "WHERE ts >= (SELECT least(max(ts), now() + 3600) FROM messages) - %(horizon)s "
+        "ORDER BY ts DESC, id DESC LIMIT %(limit)s",
         {"horizon": int(horizon_s), "limit": int(limit)},
     )
     return [(r["id"], r["story_id"], float(r["epoch"]), r["text"]) for r in reversed(rows)]

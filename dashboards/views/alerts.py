@@ -22,6 +22,7 @@ def render() -> None:
     st.title("Alerts")
     db = store()
     span = st.sidebar.selectbox("Show resolved alerts from the last", list(SINCE), index=1)
+    _digest_downloads(db)
     rows = AlertRepo(db).overview(datetime.now(timezone.utc) - SINCE[span])
     if st.session_state.pop("alert_acked", None):
         st.success("Alert acknowledged.")
@@ -39,6 +40,27 @@ def render() -> None:
     selected = picked.selection.rows if picked and picked.selection else []
     alert = rows[selected[0]] if selected else rows[0]
     _detail(db, alert)
+
+
+def _digest_downloads(db) -> None:
+    """The daily digest of a chosen day (streams/alerts/digest.py) as CSV, and XLSX when openpyxl is installed."""
+    from riskpulse.core.settings import get_settings
+    from riskpulse.streams.alerts import digest
+
+    st.sidebar.markdown("**Daily digest**")
+    day = st.sidebar.date_input("Day (UTC)", datetime.now(timezone.utc).date() - timedelta(days=1), key="digest_day")
+    report = digest.build_digest(db, day, digest.watched_entities(get_settings()))
+    st.sidebar.caption(f"{sum(r.kind == 'entity' for r in report.rows)} watched entities, "
+                       f"{sum(r.kind == 'topic' for r in report.rows)} topics, {sum(r.alerts for r in report.rows)} alert(s)")
+    name = f"riskpulse-digest-{day.isoformat()}"
+    st.sidebar.download_button("Download CSV", digest.to_csv(report), f"{name}.csv", "text/csv", key="digest_csv")
+    try:
+        book = digest.to_xlsx(report)
+    except ImportError:
+        st.sidebar.caption("XLSX needs openpyxl (`pip install openpyxl`).")
+        return
+    st.sidebar.download_button("Download XLSX", book, f"{name}.xlsx",
+                               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="digest_xlsx")
 
 
 def _list_row(row: dict) -> dict:

@@ -12,6 +12,9 @@
   ``riskpulse retrain`` and a scheduled run never overlap.
 * **Crash-safe.** A run killed mid-way is left ``running`` in ``retrain_runs``; the next scheduler
   start (or the next run) marks it failed. Registry writes are atomic, so nothing is half-applied.
+* **Daily digest.** The same scheduler writes (and mails, if configured) the alerts' daily digest on
+  ``settings.digest_cron`` (``riskpulse.streams.alerts.digest``), a second job in the same store; an
+  empty cron removes it. Two executor threads, so a long retrain does not hold the digest back.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from riskpulse.streams.ops import metrics
 
 log = logging.getLogger("riskpulse.retraining")
 JOB_ID = "retrain"
+DIGEST_JOB_ID = "digest"
 # where the job function lived before the `riskpulse` import root; stores written then are migrated
 OLD_JOB_FUNCS = ("models.scheduler:scheduled_run",)
 
@@ -73,6 +77,45 @@ def scheduled_run() -> None:
         return
     metrics.RETRAIN_RUNS.labels(record.status).inc()
     log.info("scheduled retrain %s finished: %s (%s)", record.run_id, record.status, record.reason)
+
+
+def scheduled_digest() -> None:
+    """The stored digest job: the day before's digest, written and mailed as the settings say."""
+    from riskpulse.streams.alerts.digest import run_digest
+
+    html_path, _ = run_digest(get_settings())
+    log.info("scheduled digest written: %s", html_path)
+
+
+def digest_trigger(settings: Settings):
+    """The digest's cron trigger (UTC), or None when ``digest_cron`` is empty."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if not settings.digest_cron.strip():
+        return None
+    try:
+        return CronTrigger.from_crontab(settings.digest_cron, timezone="UTC")
+    except ValueError as error:
+        from riskpulse.models.retraining.retrainer import RetrainError
+
+        raise RetrainError(
+            f"RISKPULSE_DIGEST_CRON={settings.digest_cron!r} is not a 5-field crontab ({error}); e.g. '0 6 * * *'"
+        ) from None
+
+
+def _ensure_digest_job(scheduler, trigger) -> None:
+    """Like the retrain job: kept with its next slot unless the timetable changed; removed when off."""
+    job = scheduler.get_job(DIGEST_JOB_ID)
+    if trigger is None:
+        if job is not None:
+            scheduler.remove_job(DIGEST_JOB_ID)
+            log.info("digest job removed: RISKPULSE_DIGEST_CRON is empty")
+        return
+    if job is not None and str(job.trigger) == str(trigger):
+        log.info("digest job kept from the job store: %s, next run %s", job.trigger, job.next_run_time)
+        return
+    job = scheduler.add_job(scheduled_digest, trigger, id=DIGEST_JOB_ID, name="digest", replace_existing=True)
+    log.info("digest job scheduled: %s, next run %s", trigger, job.next_run_time)
 
 
 def recover_at_start(settings: Settings) -> None:
@@ -146,6 +189,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     trigger = build_trigger(settings)
+    digest = digest_trigger(settings)
     folder = scheduler_dir(settings)
     leader = FileLock(str(folder / "scheduler.lock"))
     waiting = False
@@ -165,12 +209,13 @@ def serve(settings: Settings, stop: threading.Event) -> None:
         migrate_job_store(job_store_path(settings))
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{job_store_path(settings)}")},
-            executors={"default": ThreadPoolExecutor(1)},
+            executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.retrain_misfire_grace_s},
             timezone="UTC",
         )
         scheduler.start(paused=True)
         _ensure_job(scheduler, trigger)
+        _ensure_digest_job(scheduler, digest)
         scheduler.resume()
         stop.wait()
         log.info("scheduler stopping; waiting for a running retrain to finish")

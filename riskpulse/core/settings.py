@@ -134,6 +134,20 @@ class Settings(BaseSettings):
     alerts_consumer_group: str = Field("riskpulse-alerts", description="faust app id of `riskpulse alerts run`.")
     alerts_web_port: int = Field(6067, description="faust web port of the alerts worker.")
 
+    # --- daily digest (run by `riskpulse scheduler`; `riskpulse alerts digest` by hand) -------------
+    digest_cron: str = Field(
+        "0 6 * * *", description="When the scheduler writes the daily digest of the day before, UTC crontab "
+        "(RISKPULSE_DIGEST_CRON); empty: no digest job.")
+    digest_dir: Path | None = Field(None, description="Where digests are written (HTML + CSV); default <home>/digests.")
+    digest_to: list[str] = Field([], description='Recipients of the digest e-mail, JSON list (RISKPULSE_DIGEST_TO=\'["risk@bank.example"]\'); '
+                                 "sent only when smtp_host is set too.")
+    digest_from: str = Field("riskpulse@localhost", description="Sender of the digest e-mail (RISKPULSE_DIGEST_FROM).")
+    smtp_host: str = Field("", description="SMTP server for the digest (RISKPULSE_SMTP_HOST); empty: write files only.")
+    smtp_port: int = Field(587, description="SMTP port (RISKPULSE_SMTP_PORT).")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS (RISKPULSE_SMTP_STARTTLS).")
+    smtp_user: str = Field("", description="SMTP login (RISKPULSE_SMTP_USER); empty: no login.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (RISKPULSE_SMTP_PASSWORD).")
+
     # --- entities --------------------------------------------------------------------
     entities: bool = Field(True, description="Extract companies, banks and tickers per message in the worker (RISKPULSE_ENTITIES).")
     watchlist_file: Path | None = Field(

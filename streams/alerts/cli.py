@@ -1,5 +1,5 @@
 """`riskpulse alerts …`: run the alerting worker, inspect and acknowledge alerts, redrive dead webhook
-deliveries, print the signing secret, test a webhook."""
+deliveries, write the daily digest, print the signing secret, test a webhook."""
 
 from __future__ import annotations
 
@@ -152,6 +152,20 @@ def redrive(
         repo.store.close()
     typer.echo(f"queued {len(queued)} dead deliveries; a running `riskpulse alerts run` sends them within "
                "10 s, in order behind anything its group still has undelivered (or at its next start)")
+
+
+@app.command("digest")
+def digest(day: str = typer.Option(None, help="UTC day YYYY-MM-DD; default yesterday.")) -> None:
+    """Write the daily digest (HTML + CSV under <home>/digests; mailed when SMTP is configured)."""
+    from datetime import date
+
+    from riskpulse.streams.alerts.digest import run_digest
+
+    try:
+        html_path, csv_path = run_digest(get_settings(), date.fromisoformat(day) if day else None)
+    except (RiskPulseError, ValueError, OSError) as exc:
+        _fail(exc)
+    typer.echo(f"{html_path}\n{csv_path}")
 
 
 @app.command("secret")

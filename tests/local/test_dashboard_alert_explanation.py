@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import pytest
 from streamlit import cache_data as st_cache_data
@@ -13,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from riskpulse.core.settings import get_settings
 from riskpulse.dashboards import common
 from riskpulse.streams.alerts.explain import Explainer
-from tests.explain_store_checks import RULES, _alert, check_explanation
+from tests.explain_store_checks import RULES, START, _alert, check_explanation
 from tests.fixtures.dashboard import store_alert
 from tests.fixtures.stack import settings_env
 
@@ -58,3 +59,14 @@ def test_alert_page_shows_why_it_fired(explained):
     assert all(f"`{t['term']}`" in text for t in explained["terms"])
     assert all(e["text"] in text for e in explained["examples"])
     assert "8 copies" in text  # the syndicated story, shown once
+
+
+def test_alerts_page_offers_the_daily_digest_as_csv_and_xlsx(explained):
+    at = AppTest.from_function(_alerts_page, default_timeout=60).run()
+    day = at.sidebar.date_input(key="digest_day")
+    day.set_value(datetime.fromtimestamp(START, timezone.utc).date()).run()
+    assert not at.exception, at.exception
+    caption = next(c.value for c in at.sidebar.caption if "watched entities" in c.value)
+    assert caption.startswith("2 watched entities") and caption.endswith("1 alert(s)")  # WFC and JPM; WFC's alert
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download CSV", "Download XLSX"]

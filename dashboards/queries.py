@@ -131,6 +131,7 @@ class Filters:
     end: datetime | None = None
     min_confidence: float = 0.0
     max_confidence: float = 1.0
+    entity: str = ""  # only messages naming this entity id (an entity alert's key)
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """PREWHERE/WHERE made only of fixed fragments, and the parameters they name.
@@ -160,6 +161,9 @@ class Filters:
         if self.end is not None:
             message.append("ts < toDateTime(%(end)s)")
             params["end"] = to_epoch(self.end)
+        if self.entity:
+            scores.append("id IN (SELECT message_id FROM entity_mentions WHERE entity_id = %(entity)s)")
+            params["entity"] = self.entity
         if self.min_confidence > 0:
             scores.append("least(topic_prob, sentiment_prob) >= %(min_conf)s")
             params["min_conf"] = float(self.min_confidence)
@@ -195,7 +199,7 @@ def explore(store: Queryable, filters: Filters, limit: int = 200) -> tuple[int, 
 def messages_around(
     store: Queryable, start: datetime, end: datetime, *, key: Mapping[str, str], limit: int = 20
 ) -> list[dict[str, Any]]:
-    """Example messages in a window matching an alert key (topic/source/channel/sentiment parts)."""
+    """Example messages in a window matching an alert key (topic/source/channel/entity/sentiment parts)."""
     return explore(store, _key_filters(start, end, key, with_sentiment=True), limit=limit)[1]
 
 
@@ -212,6 +216,7 @@ def _key_filters(start: datetime, end: datetime, key: Mapping[str, str], *, with
         sources=part("source"),
         channels=part("channel"),
         sentiments=part("sentiment") if with_sentiment else (),
+        entity=key.get("entity", ""),
     )
 
 

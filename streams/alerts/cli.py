@@ -76,7 +76,7 @@ def list_alerts(
 
 @app.command("show")
 def show(alert_id: str) -> None:
-    """One alert with its evidence and webhook deliveries, as JSON."""
+    """One alert with its evidence, explanation and webhook deliveries, as JSON."""
     repo = _repo()
     try:
         rows = repo.list_alerts(None, 1, alert_id)
@@ -87,6 +87,7 @@ def show(alert_id: str) -> None:
         _fail(RiskPulseError(f"no alert {alert_id}; see `riskpulse alerts list`"))
     alert = {k: (str(v) if hasattr(v, "isoformat") else v) for k, v in rows[0].items()}
     alert["examples"] = json.loads(alert["examples"])
+    alert["explanation"] = json.loads(alert.get("explanation") or "{}")
     alert["deliveries"] = [
         {k: d[k] for k in ("delivery_id", "url", "status", "attempts", "last_error")} for d in deliveries
     ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,11 +195,16 @@ class Explainer:
         self.rules = rules
 
     def __call__(self, alert: Alert) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
-            return self.explain(alert)
+            why = self.explain(alert)
         except Exception as exc:  # noqa: BLE001 - an unexplained alert still goes out
             log.warning("alert %s (rule=%s key=%s) left unexplained: %s", alert.alert_id, alert.rule, alert.key, exc)
             return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        log.info("alert %s explained in %.0f ms: %d messages in window, top entity %s", alert.alert_id,
+                 (time.perf_counter() - started) * 1000, why["window"]["messages"],
+                 why["top_entities"][0]["id"] if why["top_entities"] else "-")
+        return why
 
     def explain(self, alert: Alert) -> dict[str, Any]:
         rule = self.rules.by_name(alert.rule)

@@ -70,3 +70,15 @@ def test_alerts_page_offers_the_daily_digest_as_csv_and_xlsx(explained):
     assert caption.startswith("2 watched entities") and caption.endswith("1 alert(s)")  # WFC and JPM; WFC's alert
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download CSV", "Download XLSX"]
+
+
+def test_an_entity_alerts_chart_and_examples_count_only_messages_naming_it(explained):
+    from riskpulse.dashboards import queries
+
+    db = common.store()
+    start, end = (datetime.fromtimestamp(t, timezone.utc) for t in (START, START + 600))
+    series = queries.key_series(db, start, end, 600, key={"entity": "WFC"})
+    assert [r["messages"] for r in series] == [explained["window"]["messages"]]  # not JPMorgan's four
+    around = queries.messages_around(db, start, end, key={"entity": "JPM", "sentiment": "negative"})
+    assert around == []  # JPMorgan's messages in the window are all neutral
+    assert len(queries.messages_around(db, start, end, key={"entity": "JPM"})) == 4

@@ -166,8 +166,8 @@ def demo(
         typer.echo(f"{scored} of {len(messages)} sample messages scored and stored")
         _show_alert(receiver, logs / "webhooks.log")
         dashboard = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
-        typer.echo(f"\ndashboard: {dashboard}\n  Alerts page: the alert, its explanation, its webhook deliveries\n"
-                   f"  Entities page: Wells Fargo [WFC] at the top of the movers, its trend and messages\n"
+        typer.echo(f"\ndashboard: {dashboard}\n  {dashboard}/alerts: the alert, why it fired, its webhook delivery\n"
+                   f"  {dashboard}/entities: pick Wells Fargo (WFC): its trend with the burst, its messages, its alert\n"
                    f"  logs: {logs} (worker, alerts, dashboard, webhooks)")
         while keep_running and all(child.poll() is None for child in children):
             time.sleep(1)

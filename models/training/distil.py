@@ -101,9 +101,11 @@ class SoftLabels:
 
 
 def read_sample_texts(path: Path) -> list[str]:
-    """The texts of a JSON-lines message file (the bundled sample's format)."""
+    """The texts of a JSON-lines message file (the bundled sample's format), without the rows marked
+    ``meta.planted`` (the demo's story: validation tweets with a company's name swapped, and fiction)."""
     with path.open(encoding="utf-8") as fh:
-        return [text for text in (json.loads(line).get("text", "") for line in fh if line.strip()) if text.strip()]
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return [r.get("text", "") for r in rows if r.get("text", "").strip() and not (r.get("meta") or {}).get("planted")]
 
 
 def evaluation_texts(data: TrainingData, root: Path) -> set[str]:

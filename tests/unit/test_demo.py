@@ -30,3 +30,11 @@ def test_sample_plants_one_burst_inside_one_window_even_after_retiming():
     retimed = _retimed_sample(sample_messages())
     planted = {m.id for m in retimed if m.meta.get("planted") == "burst"}
     assert len({m.ts.timestamp() // WINDOW_S for m in retimed if m.id in planted}) == 1
+
+
+def test_distillation_labels_the_real_sample_rows_only():
+    from riskpulse.models.training.distil import read_sample_texts
+
+    texts = read_sample_texts(sample_messages())
+    rows = [json.loads(line) for line in sample_messages().read_text(encoding="utf-8").splitlines()]
+    assert texts == [r["text"] for r in rows if not r["meta"].get("planted")] and len(texts) == 3000

@@ -23,7 +23,8 @@ MAX_META_BYTES = 4 * 1024
 # from the future would close every live alert window (event time only moves forward).
 EARLIEST_TS = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_FUTURE_SKEW_S = 24 * 3600
-MAX_DEAD_LETTER_RAW_BYTES = 64 * 1024
+MAX_RECORD_BYTES = MAX_TEXT_BYTES + MAX_META_BYTES + 4096   # a raw record over it is dead-lettered unparsed
+DEAD_LETTER_HEAD_BYTES = 4096   # what a dead letter keeps of such a record (its id and fields come first)
 # pydantic's JSON serialiser gives up near 255 levels, so a small but deep meta would parse, then crash the emit.
 MAX_META_DEPTH = 32
 SOURCES = ("news", "customer", "social", "internal")
@@ -152,7 +153,7 @@ def parse_message(raw: bytes | None) -> Message:
     """Bytes from Kafka → a valid :class:`Message`, or :class:`InvalidMessage` saying why."""
     if raw is None:
         raise InvalidMessage("empty record (no value)")
-    if len(raw) > MAX_TEXT_BYTES + MAX_META_BYTES + 4096:
+    if len(raw) > MAX_RECORD_BYTES:
         raise InvalidMessage(f"record is {len(raw)} bytes, over the size limit")
     try:
         decoded = raw.decode("utf-8")
@@ -174,13 +175,14 @@ def parse_message(raw: bytes | None) -> Message:
 
 
 def dead_letter(reason: str, raw: bytes | None, topic: str, partition: int, offset: int) -> DeadLetter:
-    """A dead letter keeping the raw bytes, cut to MAX_DEAD_LETTER_RAW_BYTES: base64 of a 1 MB line is over the
-    broker's 1 MiB message limit, and the dead-letter topic refused it, stalling the worker's batch forever."""
+    """A dead letter with the raw bytes; of a record over MAX_RECORD_BYTES only the first DEAD_LETTER_HEAD_BYTES,
+    its length and sha256. Whole, base64 of a 1 MB line was over the broker's 1 MiB message limit (the worker
+    retried emitting that batch forever), and masking personal data in 10,000 such records took minutes."""
     raw = raw or b""
-    if len(raw) > MAX_DEAD_LETTER_RAW_BYTES:
-        reason = (f"{reason} [raw cut to its first {MAX_DEAD_LETTER_RAW_BYTES} of {len(raw)} bytes, sha256 "
+    if len(raw) > MAX_RECORD_BYTES:
+        reason = (f"{reason} [raw cut to its first {DEAD_LETTER_HEAD_BYTES} of {len(raw)} bytes, sha256 "
                   f"{hashlib.sha256(raw).hexdigest()}; the whole record is at {topic}[{partition}]@{offset}]")
-        raw = raw[:MAX_DEAD_LETTER_RAW_BYTES]
+        raw = raw[:DEAD_LETTER_HEAD_BYTES]
     return DeadLetter(
         reason=reason,
         topic=topic,

@@ -64,13 +64,13 @@ def test_dead_letter_of_a_1_mb_line_fits_a_kafka_message():
     """Base64 of a 1 MB line (1.33 MB) was refused by the dead-letter topic, stalling the worker's batch."""
     import hashlib
 
-    from riskpulse.core.schema import MAX_DEAD_LETTER_RAW_BYTES, dead_letter
+    from riskpulse.core.schema import DEAD_LETTER_HEAD_BYTES, MAX_RECORD_BYTES, dead_letter
 
     raw = b"x" * 1_000_000
     letter = dead_letter("record is 1000000 bytes, over the size limit", raw, "raw", 3, 17)
-    assert len(letter.model_dump_json()) < 100_000
-    assert letter.raw == raw[:MAX_DEAD_LETTER_RAW_BYTES]
-    assert f"first {MAX_DEAD_LETTER_RAW_BYTES} of 1000000 bytes, sha256 {hashlib.sha256(raw).hexdigest()}" in letter.reason
+    assert len(letter.model_dump_json()) < 10_000
+    assert letter.raw == raw[:DEAD_LETTER_HEAD_BYTES]
+    assert f"first {DEAD_LETTER_HEAD_BYTES} of 1000000 bytes, sha256 {hashlib.sha256(raw).hexdigest()}" in letter.reason
     assert "raw[3]@17" in letter.reason
-    small = dead_letter("not valid JSON", b"{oops", "raw", 0, 1)
-    assert small.raw == b"{oops" and small.reason == "not valid JSON"
+    within = b"{" + b"x" * (MAX_RECORD_BYTES - 1)   # not JSON but within the size limit: kept whole
+    assert dead_letter("not valid JSON", within, "raw", 0, 1).raw == within

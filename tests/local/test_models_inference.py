@@ -115,7 +115,7 @@ def test_small_batches_give_the_scores_of_one_big_batch(engine: Engine) -> None:
     """Batches of 2 (several forward passes, results collected one batch behind) equal one pass."""
     labels = {"topic": engine.topics, "sentiment": engine.sentiments}
     small = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device, engine.max_length,
-                   batch_size=2, precision=engine.precision)
+                   batch_size=2, precision=engine.precision, temperatures=engine.temperatures)
     for a, b in zip(small.classify(TEXTS), engine.classify(TEXTS)):
         assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
         assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=1e-4)

@@ -18,6 +18,7 @@ For the webhook rows the alert columns count (receiver, alert) pairs. ``--json``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -68,7 +69,7 @@ def _delivery_row(name: str, root: Path, call) -> FaultResult:
     for i, receiver in enumerate(heard_by):
         ok = [r for r in receiver.requests if r.status == 200 and r.verified]
         heard = Counter((a["alert_id"], a["status"]) for r in ok for a in r.json["data"]["alerts"])
-        result.alerts_duplicated += sum(n - 1 for n in heard.values())
+        result.alerts_duplicated += scenarios.duplicate_notifications(receiver)
         fired |= {(i, a) for a, s in heard if s == "open"}
         result.alerts_expected += len({a for a, _ in heard})
     result.alerts_delivered = len(fired)
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=6000, help="good messages per streaming fault")
     parser.add_argument("--clickhouse-down-s", type=float, default=60.0)
     parser.add_argument("--registry", type=Path, default=None, help="registry with a current model (default: the quick one)")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep every fault's logs and data here (default: a temporary dir)")
     parser.add_argument("--json", action="store_true", help="one JSON object per fault")
     args = parser.parse_args()
     n = args.messages
@@ -138,7 +140,9 @@ def main() -> None:
         "slow-receivers": slow_receivers,
         "worker-sigterm": lambda root: scenarios.rolling_deploy(root, n=n),
         "disk": lambda root: scenarios.disk_faults(root, args.registry or quick_registry()),
-        "hostile": lambda root: scenarios.hostile_stream(root, n_good=max(n, 10_000), clean_baseline=True),
+        "hostile": lambda root: scenarios.hostile_stream(root, n_good=max(n, 10_000), clean_baseline=True,
+                                                         registry=args.registry or quick_registry()),
+        "hostile-null-model": lambda root: scenarios.hostile_stream(root, n_good=max(n, 10_000), clean_baseline=True),
         "two-alert-services": two_alert_services,
         "backlog": lambda root: scenarios.backlog_replay(root, n=n),
     }
@@ -150,7 +154,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(faults)}")
     results: list[FaultResult] = []
-    with tempfile.TemporaryDirectory(prefix="riskpulse-faults-") as tmp:
+    with (contextlib.nullcontext(str(args.workdir)) if args.workdir else
+          tempfile.TemporaryDirectory(prefix="riskpulse-faults-")) as tmp:
         for name in chosen:
             started = time.monotonic()
             try:

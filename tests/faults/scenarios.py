@@ -87,7 +87,7 @@ def corpus() -> list[Labeled]:
 def good_messages(tag: str, n: int, ts: datetime | None = None) -> list[Message]:
     """n real texts with distinct ids over 24 source/channel keys (every raw partition gets some)."""
     ts = ts or datetime.now(timezone.utc)
-    texts = real_texts(min(n, 20_000))
+    texts = real_texts(min(n, 6000))   # the shared sets hold ~6,700 usable texts; beyond, numbered copies
     return [Message(id=f"{tag}-{i:06d}", source="news" if i % 3 else "customer", channel=f"desk-{i % 24}", ts=ts,
                     text=texts[i % len(texts)] if i < len(texts) else f"{texts[i % len(texts)]} (#{i})")
             for i in range(n)]
@@ -347,6 +347,33 @@ class FaultRun:
         return time.monotonic()
 
 
+def dashboard_errors(settings: Settings) -> list[str]:
+    """The errors the dashboard's overview shows with these settings (Streamlit AppTest, in this process)."""
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    from riskpulse.core.settings import get_settings
+    from riskpulse.dashboards import common
+    from tests.fixtures.stack import settings_env
+
+    saved = dict(os.environ)
+    address = st_config.get_option("server.address")
+    os.environ.update(settings_env(settings))
+    st_config.set_option("server.address", "127.0.0.1")   # loopback: no login form
+    get_settings.cache_clear()
+    common.store.clear()
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py"),
+                               default_timeout=60).run()
+        return [e.value for e in at.error] + [f"EXCEPTION {e.message}" for e in at.exception]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        st_config.set_option("server.address", address)
+        get_settings.cache_clear()
+        common.store.clear()
+
+
 # --- alerts: a planted burst heard at the receiver -------------------------------------------------------
 class AlertProbe:
     """Planted scored traffic for the run's rule: history first (a baseline), then one negative burst."""
@@ -404,12 +431,12 @@ class AlertProbe:
 
     def record(self, result: FaultResult) -> FaultResult:
         """Expected: one alert per planted burst; delivered: those heard firing with their window's times;
-        duplicated: an (alert, status) accepted more than once (beyond what webhook-id deduplication hides)."""
+        duplicated: notifications heard twice (see duplicate_notifications)."""
         ok = [r for r in self.run.receiver.requests if r.status == 200 and r.verified]
         heard = Counter((a["alert_id"], a["status"]) for r in ok for a in r.json["data"]["alerts"])
         result.alerts_expected = len(self.bursts)
         result.alerts_delivered = self._firing_heard()
-        result.alerts_duplicated = sum(n - 1 for n in heard.values())
+        result.alerts_duplicated = duplicate_notifications(self.run.receiver)
         stored = alerts_in_store(self.run.settings, self.run.rule)
         result.notes["alerts_stored"] = [(a.labels, a.status) for a in stored]
         result.notes["notifications"] = sorted(f"{a}:{s}" for a, s in heard)
@@ -418,6 +445,25 @@ class AlertProbe:
 
     def close(self) -> None:
         self.traffic.close()
+
+
+def duplicate_notifications(receiver: Receiver) -> int:
+    """Notifications a receiver accepted twice: a webhook-id answered 200 again, or a notification of a group
+    saying exactly what the group's previous one said (same alerts, same statuses) under a new id. A group's
+    later notification that lists an alert again beside a new one is not a duplicate."""
+    ok = [r for r in receiver.requests if r.status == 200 and r.verified]
+    repeated_ids = len(ok) - len({r.headers["webhook-id"] for r in ok})
+    first: dict[str, object] = {}
+    for r in ok:
+        first.setdefault(r.headers["webhook-id"], r)
+    last: dict[str, frozenset] = {}
+    same_again = 0
+    for r in first.values():
+        group = json.dumps(r.json["data"]["labels"], sort_keys=True)
+        said = frozenset((a["alert_id"], a["status"]) for a in r.json["data"]["alerts"])
+        same_again += last.get(group) == said
+        last[group] = said
+    return repeated_ids + same_again
 
 
 # --- the faults -------------------------------------------------------------------------------------------
@@ -483,6 +529,7 @@ def clickhouse_down(root: Path, down_s: float = 60, n: int = 6000, rate: float =
             down_at = time.monotonic()
             if probe:
                 probe.burst()   # detected and notified while the store is gone
+            result.notes["dashboard_during_outage"] = [e[:160] for e in dashboard_errors(run.settings)]
             time.sleep(max(0.0, down_s - (time.monotonic() - down_at)))
             worker.assert_alive()
             back = run.start_clickhouse()
@@ -495,6 +542,7 @@ def clickhouse_down(root: Path, down_s: float = 60, n: int = 6000, rate: float =
                 probe.wait_heard(timeout=90)
                 probe.record(result)
             result.notes["worker_restarts"] = worker.text().count("[^Worker]: Ready") - 1
+            result.notes["dashboard_after"] = dashboard_errors(run.settings)
             audit(result, run.settings, {messages[i].id for i in stream.landed})
         finally:
             if probe:
@@ -626,12 +674,14 @@ def hostile_records(tag: str, n: int = 10_000, seed: int = 11) -> list[Hostile]:
     return out
 
 
-def _drain_time(run: FaultRun, settings: Settings, records: list[tuple[bytes, bytes]]) -> tuple[Stream, Worker, float]:
-    """Produce ``records`` as a backlog, then time one null-model worker from Ready until it committed all."""
+def _drain_time(run: FaultRun, settings: Settings, records: list[tuple[bytes, bytes]],
+                null_model: bool) -> tuple[Stream, Worker, float]:
+    """Produce ``records`` as a backlog, then time one worker from Ready until it committed all."""
     stream = Stream(settings, records)
     stream.start()
     stream.finish()
-    worker = Worker.start(settings, run._log("worker"), web_port=free_ports(1)[0], args=("--null-model",))
+    worker = Worker.start(settings, run._log("worker"), web_port=free_ports(1)[0],
+                          args=("--null-model",) if null_model else ())
     run.workers.append(worker)
     worker.wait_ready()
     started = time.monotonic()
@@ -639,18 +689,23 @@ def _drain_time(run: FaultRun, settings: Settings, records: list[tuple[bytes, by
     return stream, worker, time.monotonic() - started
 
 
-def hostile_stream(root: Path, n_good: int = 4000, n_hostile: int = 10_000, clean_baseline: bool = False) -> FaultResult:
+def hostile_stream(root: Path, n_good: int = 4000, n_hostile: int = 10_000, clean_baseline: bool = False,
+                   registry: Path | None = None) -> FaultResult:
     """Good records with hostile ones mixed in at random; every hostile record must end as the schema says
     (dead letter at its offset, stored under its id, or refused by the producer with its error); good records
-    all stored once. With ``clean_baseline``, the same good records alone on their own topics first, and the
-    good records' throughput of both runs (messages per second from Ready to all committed)."""
-    result = FaultResult(f"{n_hostile:,} hostile records in a clean stream")
+    all stored once. With ``clean_baseline``, the same good records alone on their own topics and database
+    first, and the good records' throughput of both runs (messages per second from Ready to all committed).
+    Workers score with the registry's current model if given, else the null model."""
+    null_model = registry is None
+    result = FaultResult(f"{n_hostile:,} hostile records in a clean stream ({'null' if null_model else 'real'} model)")
     tag = "hostile"
-    with FaultRun(root, tag) as run:
+    with FaultRun(root, tag, registry=registry) as run:
         if clean_baseline:
-            clean = run_settings(run.base, "clean", run.root / "registry", stop_grace_s=STOP_GRACE_S)
+            clean = run_settings(run.base, "clean", run.settings.registry_dir, stop_grace_s=STOP_GRACE_S,
+                                 clickhouse_database="clean")
             ensure_topics(clean)
-            _, first, clean_s = _drain_time(run, clean, as_records(good_messages("clean", n_good)))
+            migrate_settings(clean)
+            _, first, clean_s = _drain_time(run, clean, as_records(good_messages("clean", n_good)), null_model)
             first.stop()
             result.notes["clean_good_msgs_per_s"] = round(n_good / clean_s)
         goods = good_messages(tag, n_good)
@@ -662,7 +717,7 @@ def hostile_stream(root: Path, n_good: int = 4000, n_hostile: int = 10_000, clea
         for slot, record in zip(slots, hostile):
             mixed.insert(slot, (record.key, record.value))
             hostile_at[slot] = record
-        stream, worker, mixed_s = _drain_time(run, run.settings, mixed)
+        stream, worker, mixed_s = _drain_time(run, run.settings, mixed, null_model)
         if clean_baseline:
             result.notes["mixed_good_msgs_per_s"] = round(n_good / mixed_s)
             result.notes["good_throughput_ratio"] = round(result.notes["mixed_good_msgs_per_s"] /

@@ -7,16 +7,12 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
-from streamlit import cache_data as st_cache_data
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from riskpulse.core.settings import get_settings
 from riskpulse.dashboards import common
 from riskpulse.streams.alerts.explain import Explainer
 from tests.explain_store_checks import RULES, START, _alert, check_explanation
-from tests.fixtures.dashboard import store_alert
-from tests.fixtures.stack import settings_env
+from tests.fixtures.dashboard import dashboard_process, store_alert
 
 
 def _alerts_page() -> None:
@@ -31,18 +27,8 @@ def explained(monkeypatch, chdb_store, chdb_settings) -> Iterator[dict]:
     alert = _alert({"entity": "WFC"}, "ent")
     why = Explainer(chdb_store, RULES)(alert)
     store_alert(chdb_store, replace(alert, explanation=why, count=24, negatives=24, share=1.0, z=9.0, peak_z=9.0))
-    for name, value in settings_env(chdb_settings).items():
-        monkeypatch.setenv(name, value)
-    previous = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
-    common.store.clear()
-    yield why
-    common.store().close()
-    common.store.clear()
-    st_cache_data.clear()
-    get_settings.cache_clear()
-    st_config.set_option("server.address", previous)
+    with dashboard_process(monkeypatch, chdb_settings):
+        yield why
 
 
 def test_alert_page_shows_why_it_fired(explained):

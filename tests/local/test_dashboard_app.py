@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit import cache_data as st_cache_data
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
@@ -17,8 +16,7 @@ from riskpulse.dashboards import auth, common
 from riskpulse.models.training.evaluation import report
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core.settings import get_settings
-from tests.fixtures.dashboard import spike_alert, store_alert
-from tests.fixtures.stack import settings_env
+from tests.fixtures.dashboard import dashboard_process, spike_alert, store_alert
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 TIMEOUT = 60
@@ -35,18 +33,8 @@ def app_settings(monkeypatch, filled_store, chdb_settings) -> Iterator[list]:
     """The app's own store (common.store) opens the test's chDB; loopback binding, no login."""
     store, messages = filled_store
     store_alert(store, spike_alert(messages))
-    for name, value in settings_env(chdb_settings).items():
-        monkeypatch.setenv(name, value)
-    previous = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
-    common.store.clear()
-    yield messages
-    common.store().close()
-    common.store.clear()
-    st_cache_data.clear()
-    get_settings.cache_clear()
-    st_config.set_option("server.address", previous)
+    with dashboard_process(monkeypatch, chdb_settings):
+        yield messages
 
 
 def _values(at: AppTest) -> dict[str, str]:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
-from streamlit import cache_data as st_cache_data
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from riskpulse.core.schema import ScoredMessage
-from riskpulse.core.settings import get_settings
-from riskpulse.dashboards import common
 from riskpulse.streams.alerts.detector import Alert
 from riskpulse.streams.enrich.entities import DEFAULT_WATCHLIST, Catalogue, EntityExtractor, watchlist_ids
 from riskpulse.streams.store import entities
 from riskpulse.streams.store.alerts import AlertRepo
 from riskpulse.streams.store.messages import message_row
 from riskpulse.streams.worker.batching import with_entities
-from tests.fixtures.stack import settings_env
+from tests.fixtures.dashboard import dashboard_process
 
 TIMEOUT = 60
 BURST = 12
@@ -57,18 +53,8 @@ def entity_store(monkeypatch, filled_store, chdb_settings) -> Iterator[list[Scor
         resolved_at=None, window_start=opened - 600, window_end=opened, count=BURST, negatives=BURST, share=1.0,
         baseline_mean=0.1, baseline_std=0.05, z=18.0, peak_z=18.0, windows=1, examples=(), model_versions=("test-v1",),
     )])
-    for name, value in settings_env(chdb_settings).items():
-        monkeypatch.setenv(name, value)
-    previous = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
-    common.store.clear()
-    yield tagged
-    common.store().close()
-    common.store.clear()
-    st_cache_data.clear()
-    get_settings.cache_clear()
-    st_config.set_option("server.address", previous)
+    with dashboard_process(monkeypatch, chdb_settings):
+        yield tagged
 
 
 def test_movers_trend_messages_and_alerts_of_the_planted_entity(entity_store):

@@ -7,16 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from streamlit import cache_data as st_cache_data
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from riskpulse.core.settings import get_settings
 from riskpulse.dashboards import access, auth, common
 from riskpulse.models.serving.registry import Registry
 from riskpulse.streams.store import audit
-from tests.fixtures.dashboard import spike_alert, store_alert
-from tests.fixtures.stack import settings_env
+from tests.fixtures.dashboard import dashboard_process, spike_alert, store_alert
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 TIMEOUT = 60
@@ -40,25 +37,11 @@ def roles_app(monkeypatch, filled_store, chdb_settings, tmp_path) -> Iterator[di
         with registry.write(version) as out:
             (out / "metrics.json").write_text(json.dumps({"score": 0.5}))
     registry.promote(VERSIONS[0])
-    for name, value in settings_env(chdb_settings).items():
-        monkeypatch.setenv(name, value)
     roles = {"vic": "viewer", "ann": "analyst", "ada": "admin"}
     users = ",".join(f"{u}:{roles[u]}:{auth.hash_password(pw, iterations=1000)}" for u, pw in PASSWORDS.items())
-    monkeypatch.setenv("RISKPULSE_DASHBOARD_USERS", users)
-    monkeypatch.setenv("RISKPULSE_DASHBOARD_REQUIRE_LOGIN", "true")
-    monkeypatch.setenv("RISKPULSE_REGISTRY_DIR", str(registry.root))
-    previous = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    get_settings.cache_clear()
-    common.store.clear()
-    access.login_limiter.clear()
-    yield {"store": common.store(), "registry": registry, "messages": messages}
-    common.store().close()
-    common.store.clear()
-    access.login_limiter.clear()
-    st_cache_data.clear()
-    get_settings.cache_clear()
-    st_config.set_option("server.address", previous)
+    with dashboard_process(monkeypatch, chdb_settings, dashboard_users=users, dashboard_require_login="true",
+                           registry_dir=str(registry.root)):
+        yield {"store": common.store(), "registry": registry, "messages": messages}
 
 
 def _as(user: str | None, page: str) -> AppTest:

@@ -50,20 +50,24 @@ def build_trigger(settings: Settings, clock: Callable[[], float] = time.time):
 
     A cron trigger's slots are computed by APScheduler from its own clock when the job is added.
     """
-    from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
     if settings.retrain_interval_s > 0:
         first = from_epoch(clock() + settings.retrain_interval_s)
         return IntervalTrigger(seconds=settings.retrain_interval_s, start_date=first, timezone="UTC")
+    return cron_trigger("RISKPULSE_RETRAIN_CRON", settings.retrain_cron, "0 3 * * *")
+
+
+def cron_trigger(setting: str, crontab: str, example: str):
+    """A UTC cron trigger from a crontab setting, or a RetrainError naming the setting."""
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
-        return CronTrigger.from_crontab(settings.retrain_cron, timezone="UTC")
+        return CronTrigger.from_crontab(crontab, timezone="UTC")
     except ValueError as error:
         from riskpulse.models.retraining.retrainer import RetrainError
 
-        raise RetrainError(
-            f"RISKPULSE_RETRAIN_CRON={settings.retrain_cron!r} is not a 5-field crontab ({error}); e.g. '0 3 * * *'"
-        ) from None
+        raise RetrainError(f"{setting}={crontab!r} is not a 5-field crontab ({error}); e.g. {example!r}") from None
 
 
 def scheduled_run() -> None:
@@ -89,18 +93,9 @@ def scheduled_digest() -> None:
 
 def digest_trigger(settings: Settings):
     """The digest's cron trigger (UTC), or None when ``digest_cron`` is empty."""
-    from apscheduler.triggers.cron import CronTrigger
-
     if not settings.digest_cron.strip():
         return None
-    try:
-        return CronTrigger.from_crontab(settings.digest_cron, timezone="UTC")
-    except ValueError as error:
-        from riskpulse.models.retraining.retrainer import RetrainError
-
-        raise RetrainError(
-            f"RISKPULSE_DIGEST_CRON={settings.digest_cron!r} is not a 5-field crontab ({error}); e.g. '0 6 * * *'"
-        ) from None
+    return cron_trigger("RISKPULSE_DIGEST_CRON", settings.digest_cron, "0 6 * * *")
 
 
 def _ensure_digest_job(scheduler, trigger) -> None:

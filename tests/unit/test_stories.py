@@ -165,3 +165,18 @@ def test_a_shared_index_learns_what_other_workers_stored_every_sync_interval():
     assert worker_b.assign([("b-2", 540.0, "RT @ft: " + HEADLINE)]) == ["a-1"] and table.asked == 1
     assert worker_b.assign([("b-3", 541.0, OTHERS[2] + " https://t.co/x")]) == ["b-1"]  # split within the interval
     assert worker_b.assign([("a-1", 500.0, HEADLINE)]) == ["a-1"] and len(worker_b) == 5
+
+
+def test_bands_find_every_key_sharing_a_band_until_it_is_removed():
+    from riskpulse.streams.enrich.stories import _Bands
+
+    bands = _Bands(3)
+    bands.insert(0, [10, 20, 30])
+    bands.insert(1, [10, 21, 31])  # shares band 0 with key 0
+    bands.insert(2, [11, 21, 32])  # shares band 1 with key 1
+    assert bands.query([10, 21, 99]) == [0, 1, 2]
+    bands.remove(1, [10, 21, 31])
+    assert bands.query([10, 21, 99]) == [0, 2] and bands.query([12, 22, 31]) == []
+    bands.remove(0, [10, 20, 30])
+    bands.remove(2, [11, 21, 32])
+    assert all(not table for table in bands.tables)  # nothing left behind

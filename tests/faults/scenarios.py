@@ -349,29 +349,15 @@ class FaultRun:
 
 def dashboard_errors(settings: Settings) -> list[str]:
     """The errors the dashboard's overview shows with these settings (Streamlit AppTest, in this process)."""
-    from streamlit import config as st_config
+    import pytest
     from streamlit.testing.v1 import AppTest
 
-    from riskpulse.core.settings import get_settings
-    from riskpulse.dashboards import common
-    from tests.fixtures.stack import settings_env
+    from tests.fixtures.dashboard import dashboard_process
 
-    saved = dict(os.environ)
-    address = st_config.get_option("server.address")
-    os.environ.update(settings_env(settings))
-    st_config.set_option("server.address", "127.0.0.1")   # loopback: no login form
-    get_settings.cache_clear()
-    common.store.clear()
-    try:
-        at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py"),
-                               default_timeout=60).run()
-        return [e.value for e in at.error] + [f"EXCEPTION {e.message}" for e in at.exception]
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        st_config.set_option("server.address", address)
-        get_settings.cache_clear()
-        common.store.clear()
+    app = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
+    with pytest.MonkeyPatch.context() as env, dashboard_process(env, settings):
+        at = AppTest.from_file(app, default_timeout=60).run()
+    return [e.value for e in at.error] + [f"EXCEPTION {e.message}" for e in at.exception]
 
 
 # --- alerts: a planted burst heard at the receiver -------------------------------------------------------

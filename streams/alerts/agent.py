@@ -72,6 +72,10 @@ class PartitionWatermarks:
         active = [ts for ts, seen in self.parts.values() if now - seen < self.idle_s]
         return min(active) if active else max((ts for ts, _ in self.parts.values()), default=0.0)
 
+    def pause(self, seconds: float) -> None:
+        """Time the service could not read (waiting on the store) does not make a partition idle."""
+        self.parts = {p: (ts, seen + seconds) for p, (ts, seen) in self.parts.items()}
+
 
 class AlertService:
     """Detector + persistence, called from the agent (one thread: the executor).
@@ -124,7 +128,7 @@ class AlertService:
             self.watermarks.see(partition, msg.ts.timestamp(), now)
         if msgs:
             self.last_arrival = now
-        return self._commit(self.detector.advance(self.watermarks.current(now)))
+        return self._unstalled(now, self._commit(self.detector.advance(self.watermarks.current(now))))
 
     def tick(self) -> list[AlertEvent]:
         """When the stream goes quiet, let event time follow the clock so windows still close."""
@@ -133,7 +137,17 @@ class AlertService:
         if not self.active or idle < self.settings.alert_idle_advance_s or not self.detector.watermark:
             return []
         self.last_arrival = now
-        return self._commit(self.detector.advance(self.detector.watermark + idle))
+        return self._unstalled(now, self._commit(self.detector.advance(self.detector.watermark + idle)))
+
+    def _unstalled(self, since: float, events: list[AlertEvent]) -> list[AlertEvent]:
+        """``events``, with the time since ``since`` (a commit retrying while ClickHouse is down) not counted as
+        quiet: records wait unread in Kafka meanwhile, and the next tick must not move event time past them
+        (a 60 s outage closed a planted burst's windows before its records were read: the alert was lost)."""
+        stalled = self.clock() - since
+        if stalled > 0:
+            self.last_arrival += stalled
+            self.watermarks.pause(stalled)
+        return events
 
     def _commit(self, events: list[AlertEvent]) -> list[AlertEvent]:
         """Alerts first, then state: a crash in between re-detects the same (deterministic) alert.

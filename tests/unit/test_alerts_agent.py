@@ -145,3 +145,31 @@ def test_standby_service_neither_ticks_nor_notifies_until_active():
     assert service.detector.states[("a", '{"topic": "Macro"}')].windows_seen == 7
     service.deactivate()
     assert dispatcher.stopped == 1 and service.dispatcher is None
+
+
+class StallingRepo(FlakyRepo):
+    """A store whose writes take ``stall_s`` of the service's clock (ClickHouse down, then back)."""
+
+    def __init__(self, clock, stall_s):
+        super().__init__()
+        self.clock, self.stall_s = clock, stall_s
+
+    def save_alerts(self, alerts):
+        self.clock.advance(self.stall_s)
+        super().save_alerts(alerts)
+
+
+def test_time_spent_waiting_on_the_store_is_not_quiet_time():
+    clock = FakeClock(500.0)
+    repo = StallingRepo(clock, stall_s=60.0)
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), repo, dispatcher=None,
+                           clock=clock)
+    service.observe([(0, _msg(1, 1000.0)), (1, _msg(2, 1000.0))])  # the commit waits 60 s for the store
+    repo.stall_s = 0.0
+    assert service.tick() == [] and service.detector.watermark == 1000.0, "the outage must not close windows"
+    clock.advance(3)
+    service.observe([(0, _msg(3, 1003.0))])  # partition 1 was read 3 s ago, not 63: it still holds event time back
+    assert service.detector.watermark == 1000.0
+    clock.advance(20)  # now truly quiet
+    service.tick()
+    assert service.detector.watermark > 1000.0

@@ -106,9 +106,17 @@ class Window:
     examples: list[dict[str, str]] = field(default_factory=list)
     model_versions: set[str] = field(default_factory=set)
     stories: dict[str, list[int]] = field(default_factory=dict)  # story → [copies, negative copies], counted once
+    ids: set[str] = field(default_factory=set)  # messages counted: a redelivered scored record counts once
 
     def add(self, obs: Observation, per_story: bool) -> bool:
-        """Count ``obs`` (once per story when ``per_story``); True when it may serve as a negative example."""
+        """Count ``obs`` (once per story when ``per_story``); True when it may serve as a negative example.
+
+        The scored topic is at least once: a worker that lost its group session while the broker was down
+        re-emits what it had stored but not committed, so a message id seen before in this window is skipped.
+        """
+        if obs.id in self.ids:
+            return False
+        self.ids.add(obs.id)
         self.model_versions.add(obs.model_version)
         if not per_story:
             self.count += 1

@@ -187,3 +187,18 @@ def test_baseline_needs_enough_volume_not_just_windows():
     _run(det, [i * W for i in range(6)], n=5, neg=0)  # five closed thin windows = 1.25 windows of evidence
     assert det.states[("r", MACRO)].weight == pytest.approx(1.25)
     assert _run(det, [6 * W, 7 * W], n=40, neg=40) == []
+
+
+def test_a_redelivered_scored_record_counts_once_in_its_window():
+    """After a worker loses its group session (broker down) it re-emits stored but uncommitted records."""
+    once, twice = Detector(_rules(distinct_stories=())), Detector(_rules(distinct_stories=()))
+    for det, copies in ((once, 1), (twice, 2)):
+        for start in (i * W for i in range(6)):
+            for i in range(40):
+                obs = Observation(id=f"m-{start}-{i}", ts=start + (i + 0.5) * W / 40, topic="Macro", source="customer",
+                                  channel="app", negative=i < 4, text="t", model_version="v1")
+                for _ in range(copies if i < 20 else 1):  # the first half of each window comes again
+                    det.observe(obs)
+        det.advance(7 * W + 2)
+    assert once.states[("r", MACRO)].mean == pytest.approx(0.1)
+    assert twice.states[("r", MACRO)].mean == pytest.approx(0.1), "8 of 60 if the copies counted"

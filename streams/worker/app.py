@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 5),
         producer_acks=-1,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
         topic_partitions=settings.raw_partitions,
         topic_replication_factor=settings.topic_replication_factor,  # for topics faust creates itself
     )

@@ -10,9 +10,12 @@ costs one pass whatever the catalogue's size; each hit then has to pass its word
 rule, which is what keeps tickers that are words ("IT", "ALL", "ON", "A") and names that are words
 ("Target", "Block") from firing on ordinary prose:
 
-* ``any``: case-insensitive (names of two words or more, Chinese names);
-* ``cap``: starts with a capital ("Nvidia", "NVIDIA", not "nvidia") — one-word names;
+* ``any``: case-insensitive (names of two words or more, Chinese names, and coined names with a capital
+  inside, "TransUnion", "PayPal", which complaints write in lower case and which are no English word);
+* ``cap``: starts with a capital, or as the name does ("Nvidia", "NVIDIA", not "nvidia"; "eBay") — one-word names;
 * ``exact``: as written or all upper case ("IBM", "ICBC") — acronyms;
+* ``title``: with the alias's capitals ("Energy Transfer", not "energy transfer") — names made of ordinary
+  words, which in lower case are ordinary prose;
 * ``ticker``: a bare ticker, upper case only, never in a text that is mostly capitals (a shouted
   headline), and only tickers that are not English words or common acronyms.
 
@@ -41,7 +44,7 @@ from riskpulse.core.settings import Settings
 
 log = logging.getLogger("riskpulse.entities")
 
-CaseRule = Literal["any", "cap", "exact", "ticker"]
+CaseRule = Literal["any", "cap", "exact", "title", "ticker"]
 REFERENCE_FILE = deploy_file("entities", "companies.jsonl")
 CURATED_FILE = deploy_file("entities", "aliases.yaml")
 DEFAULT_WATCHLIST = deploy_file("watchlist.yaml")
@@ -55,6 +58,14 @@ EXCHANGE_TICKER = re.compile(EXCHANGES + r"\s*:\s*\$?([A-Z]{1,5}(?:\.[A-Z])?)(?!
 # are words, not tickers; a list of tickers ("Upgrades: NFLX CVX GOOGL") has none of them.
 SHOUTED_WORDS = frozenset("THE AND OF TO IN ON FOR WITH AS AT IS ARE BY FROM THIS THAT AFTER OVER NEW".split())
 PRIORITY = {"watchlist": 0, "curated": 1, "reference": 2}
+CAMEL_CASE = re.compile(r"^[A-Z][a-z]+[A-Z]")  # "TransUnion", "BlackRock", not "NVIDIA" or "eBay"
+LEADING_WORDS = frozenset({"the", "a", "an"})  # "The Knight-Swift Transportation …": not part of the name
+# One spelling of a legal form stands for the others: "Immersion Corp" names "Immersion Corporation" and
+# "Immersion Corp." too ("Co" without its dot is left out: it ends names that are no legal form).
+LEGAL_FORM_SPELLINGS = ({"corp", "corp.", "corporation"}, {"inc", "inc.", "incorporated"}, {"ltd", "ltd.", "limited"},
+                        {"plc", "p.l.c."}, {"co.", "company"}, {"llc", "l.l.c."})
+_LEGAL_FORM_END = re.compile(r"(?i)(?<=[\s,])(" + "|".join(
+    sorted((re.escape(f) for forms in LEGAL_FORM_SPELLINGS for f in forms), key=len, reverse=True)) + r")$")
 
 
 class EntityError(RiskPulseError):
@@ -93,7 +104,7 @@ class _Alias:
 
 def case_rule(alias: str) -> CaseRule:
     """The default rule for an alias by its shape (see the module docstring)."""
-    if _has_cjk(alias) or len(alias.split()) > 1:
+    if _has_cjk(alias) or len(alias.split()) > 1 or CAMEL_CASE.search(alias):
         return "any"
     letters = [ch for ch in alias if ch.isalpha()]
     if letters and all(ch.isupper() for ch in letters):
@@ -106,6 +117,17 @@ def _fold_accents(text: str) -> str:
     if text.isascii() or _has_cjk(text):
         return text
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def _legal_form_spellings(text: str) -> list[str]:
+    """ "Immersion Corp" → "Immersion Corp.", "Immersion Corporation": the other spellings of a closing legal form."""
+    match = _LEGAL_FORM_END.search(text)
+    if match is None:
+        return []
+    form = match.group(1)
+    others = next(forms for forms in LEGAL_FORM_SPELLINGS if form.lower() in forms) - {form.lower()}
+    capitalised = form[:1].isupper()
+    return [text[:match.start(1)] + (o[:1].upper() + o[1:] if capitalised else o) for o in sorted(others)]
 
 
 def _has_cjk(text: str) -> bool:
@@ -142,7 +164,8 @@ class Catalogue:
             return
         rule = case or case_rule(text)
         self._put(_Alias(entity_id, text, rule), PRIORITY[origin])
-        for variant in {_fold_accents(text), text.replace("&", "&amp;")} - {text}:
+        spellings = {text, *_legal_form_spellings(text)}
+        for variant in {v for s in spellings for v in (s, _fold_accents(s), s.replace("&", "&amp;"))} - {text}:
             # "Credit Agricole" names "Crédit Agricole" too; tweets keep HTML's "&amp;" ("AT&amp;T")
             self._put(_Alias(entity_id, variant, rule), PRIORITY[origin])
 
@@ -199,7 +222,10 @@ class Catalogue:
                 row = json.loads(line)
                 self.add_entity(Entity(row["id"], row["name"], row.get("kind", "company")))
                 for alias in row["aliases"]:
-                    self.add_alias(row["id"], alias, "reference")
+                    if isinstance(alias, dict):
+                        self.add_alias(row["id"], alias["text"], "reference", alias.get("case"))
+                    else:
+                        self.add_alias(row["id"], alias, "reference")
                 bare = set(row.get("bare_tickers", []))
                 for ticker in row["tickers"]:
                     self.add_ticker(row["id"], ticker, "reference", ticker in bare)
@@ -303,9 +329,12 @@ class EntityExtractor:
                         shouting = _is_shouting(text)
                     if shouting:
                         continue
-                elif alias.case == "cap" and not surface[0].isupper():
+                elif alias.case == "cap" and not (surface[0].isupper() or surface[0] == alias.text[0]):  # "eBay"
                     continue
                 elif alias.case == "exact" and surface not in (alias.text, alias.text.upper()):
+                    continue
+                elif alias.case == "title" and (_after_capitalised_word(text, start) or not all(
+                        s.isupper() for a, s in zip(alias.text, surface) if a.isupper())):
                     continue
                 candidates.append((start, end, alias.entity_id))
         return self._resolve(candidates)
@@ -333,6 +362,17 @@ def _bounded(text: str, start: int, end: int) -> bool:
     if end < len(text) and _is_word_char(text[end - 1]) and _is_word_char(text[end]):
         return False
     return True
+
+
+def _after_capitalised_word(text: str, start: int) -> bool:
+    """ "CNB Community Bancorp", "Alliance Global Partners": a name of ordinary words right after a capitalised
+    word is the tail of another name."""
+    if start < 2 or text[start - 1] != " ":
+        return False
+    begin = start - 1
+    while begin > 0 and text[begin - 1].isalpha():
+        begin -= 1
+    return begin < start - 1 and text[begin].isupper() and text[begin:start - 1].lower() not in LEADING_WORDS
 
 
 def _is_shouting(text: str) -> bool:

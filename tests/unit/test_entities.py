@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,32 @@ def test_load_extractor_follows_the_settings_and_the_file(tmp_path: Path):
     assert load_extractor(settings).watched_ids == {"TWO"}
     with pytest.raises(EntityError, match="RISKPULSE_WATCHLIST_FILE"):
         load_extractor(Settings(watchlist_file=tmp_path / "missing.yaml"))
+
+
+def reference_extractor(tmp_path: Path, *rows: dict) -> EntityExtractor:
+    reference = tmp_path / "companies.jsonl"
+    reference.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    return EntityExtractor(Catalogue.load(reference=reference, curated=None, watchlist=None))
+
+
+def test_title_case_names_need_their_capitals_and_no_name_before_them(tmp_path: Path):
+    extractor = reference_extractor(tmp_path, {"id": "ET", "name": "Energy Transfer", "tickers": ["ET"],
+                                               "aliases": [{"text": "Energy Transfer", "case": "title"}]})
+    assert found(extractor, "Energy Transfer rallies; The Energy Transfer deal") == [
+        ("ET", "Energy Transfer"), ("ET", "Energy Transfer")]
+    assert found(extractor, "energy transfer in cells; Energy transfer rates") == []
+    assert found(extractor, "Alliance Energy Transfer Partners") == []  # the tail of another name
+
+
+def test_a_legal_form_names_the_company_in_each_spelling(tmp_path: Path):
+    extractor = reference_extractor(tmp_path, {"id": "IMMR", "name": "Immersion", "tickers": ["IMMR"],
+                                               "aliases": ["Immersion Corp"]},
+                                    {"id": "SSL", "name": "Sasol", "tickers": ["SSL"], "aliases": ["Sasol Ltd."]})
+    assert found(extractor, "Immersion Corporation (IMMR) and Immersion Corp. and Sasol Limited") == [
+        ("IMMR", "Immersion Corporation"), ("IMMR", "Immersion Corp."), ("SSL", "Sasol Limited")]
+
+
+def test_coined_names_match_in_lower_case(extractor):
+    assert case_rule("TransUnion") == "any" and case_rule("Nvidia") == "cap" and case_rule("eBay") == "cap"
+    assert found(extractor, "the transunion report and my paypal account") == [("TRU", "transunion"), ("PYPL", "paypal")]
+    assert found(extractor, "sold on eBay, not on nvidia") == [("EBAY", "eBay")]  # a name that starts in lower case

@@ -62,7 +62,7 @@ def evaluation_rows(settings: Settings) -> dict[str, list]:
     from riskpulse.models.training.trainer import TrainArgs
 
     args = TrainArgs()
-    data = training_data(settings.shared_data, args.holdout, args.seed)
+    data = training_data(settings.shared_data, args.holdout, args.holdout_seed)
     per_task: dict[str, list] = defaultdict(list)
     for name, rows in sorted(data.validation.items()):
         if settings.retrain_eval_rows:

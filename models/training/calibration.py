@@ -120,7 +120,8 @@ def calibrate_version(settings, version: str | None = None, data_root=None) -> d
     training = registry.info(version).get("training", {})
     engine = Engine.load(settings, version)
     engine.temperatures = Temperatures()  # fit on the raw logits whatever the version holds now
-    data = training_data(data_root or settings.shared_data, training.get("holdout", 0.1), training.get("seed", 13))
+    data = training_data(data_root or settings.shared_data, training.get("holdout", 0.1),
+                         training.get("holdout_seed", training.get("seed", 13)))
     logits = {}
     for name, rows in data.validation.items():
         topic, sentiment = engine.logits([row.text for row in rows])

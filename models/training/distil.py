@@ -183,7 +183,7 @@ def run_teacher(settings: Settings, args, out: Path, data_root: Path | None = No
     version = train(settings, replace(args, tag="teacher" + (f"-{args.tag}" if args.tag else "")), promote=False, data_root=root)
     info = Registry(settings.registry_root).info(version)
     metrics = info.get("metrics", {})
-    chosen = labelling_set(root, sample, args.holdout, args.seed)
+    chosen = labelling_set(root, sample, args.holdout, args.holdout_seed)
     engine = Engine.load(settings, version)
     rows = label_texts(engine, [text for texts in chosen.texts.values() for text in texts])
     header = {

@@ -68,6 +68,7 @@ class TrainArgs:
     class_weight_power: float = 0.5  # loss weight per class = (median count / count) ** power; 0 = unweighted
     seed: int = 13
     holdout: float = 0.1  # share of train held out where a dataset has no validation file
+    holdout_seed: int = 13  # that split's seed: fixed, so runs of any seed (and the teacher) are scored on the same rows
     quick: bool = False  # demo/test mode: a subsample, one epoch at quick_lr; ~4 min on 2 cores in fp32
     quick_fraction: float = 0.3  # share of each topic dataset's training rows in quick mode
     quick_sentiment_fraction: float = 1.0  # sentiment drives alerts: the demo model keeps every sentiment row
@@ -138,7 +139,7 @@ def train(
     if args.threads:
         torch.set_num_threads(args.threads)
     root = data_root or settings.shared_data
-    data = training_data(root, args.holdout, args.seed)
+    data = training_data(root, args.holdout, args.holdout_seed)
     unknown_tasks = set(args.tasks) - set(TASK_LABELS)
     if unknown_tasks or not args.tasks:
         raise DataError(f"tasks {sorted(args.tasks)}: each must be one of {sorted(TASK_LABELS)}")

@@ -58,7 +58,11 @@ EXCHANGE_TICKER = re.compile(EXCHANGES + r"\s*:\s*\$?([A-Z]{1,5}(?:\.[A-Z])?)(?!
 # are words, not tickers; a list of tickers ("Upgrades: NFLX CVX GOOGL") has none of them.
 SHOUTED_WORDS = frozenset("THE AND OF TO IN ON FOR WITH AS AT IS ARE BY FROM THIS THAT AFTER OVER NEW".split())
 PRIORITY = {"watchlist": 0, "curated": 1, "reference": 2}
+HYPHENATED = re.compile(r"(?<=[A-Za-z]{2})-(?=[A-Za-z]{2})")  # "Coca-Cola", not "T-Mobile" or "WD-40"
 CAMEL_CASE = re.compile(r"^[A-Z][a-z]+[A-Z]")  # "TransUnion", "BlackRock", not "NVIDIA" or "eBay"
+NEXT_WORD = re.compile(r" ([A-Z][a-z]+)\b")
+NAME_WORDS = frozenset("group bank institute management holdings partners capital fund funds trust services association "
+                       "council foundation institution institutions university agency authority".split())
 LEADING_WORDS = frozenset({"the", "a", "an"})  # "The Knight-Swift Transportation …": not part of the name
 # One spelling of a legal form stands for the others: "Immersion Corp" names "Immersion Corporation" and
 # "Immersion Corp." too ("Co" without its dot is left out: it ends names that are no legal form).
@@ -130,6 +134,19 @@ def _legal_form_spellings(text: str) -> list[str]:
     return [text[:match.start(1)] + (o[:1].upper() + o[1:] if capitalised else o) for o in sorted(others)]
 
 
+def _joined_spellings(text: str) -> list[str]:
+    """ "Bath & Body Works" ↔ "Bath and Body Works", "Mercedes-Benz" → "Mercedes Benz": how writers join the
+    words of a name."""
+    spellings = []
+    if " & " in text:
+        spellings.append(text.replace(" & ", " and "))
+    elif " and " in text:
+        spellings.append(text.replace(" and ", " & "))
+    if HYPHENATED.search(text):
+        spellings.append(HYPHENATED.sub(" ", text))
+    return spellings
+
+
 def _has_cjk(text: str) -> bool:
     return any("\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
 
@@ -164,10 +181,11 @@ class Catalogue:
             return
         rule = case or case_rule(text)
         self._put(_Alias(entity_id, text, rule), PRIORITY[origin])
-        spellings = {text, *_legal_form_spellings(text)}
+        spellings = {text, *_legal_form_spellings(text), *_joined_spellings(text)}
         for variant in {v for s in spellings for v in (s, _fold_accents(s), s.replace("&", "&amp;"))} - {text}:
             # "Credit Agricole" names "Crédit Agricole" too; tweets keep HTML's "&amp;" ("AT&amp;T")
-            self._put(_Alias(entity_id, variant, rule), PRIORITY[origin])
+            if variant.lower() not in self._dropped:
+                self._put(_Alias(entity_id, variant, rule), PRIORITY[origin])
 
     def _put(self, alias: _Alias, priority: int) -> None:
         """Keep the alias of the most trusted origin; two entities claiming one alias at the same origin
@@ -333,8 +351,8 @@ class EntityExtractor:
                     continue
                 elif alias.case == "exact" and surface not in (alias.text, alias.text.upper()):
                     continue
-                elif alias.case == "title" and (_after_capitalised_word(text, start) or not all(
-                        s.isupper() for a, s in zip(alias.text, surface) if a.isupper())):
+                elif alias.case == "title" and (_after_capitalised_word(text, start) or _before_name_word(text, end)
+                                                or not all(s.isupper() for a, s in zip(alias.text, surface) if a.isupper())):
                     continue
                 candidates.append((start, end, alias.entity_id))
         return self._resolve(candidates)
@@ -373,6 +391,14 @@ def _after_capitalised_word(text: str, start: int) -> bool:
     while begin > 0 and text[begin - 1].isalpha():
         begin -= 1
     return begin < start - 1 and text[begin].isupper() and text[begin:start - 1].lower() not in LEADING_WORDS
+
+
+def _before_name_word(text: str, end: int) -> bool:
+    """ "Financial Institutions Group", "Public Policy Management Institute": a name of ordinary words followed by
+    a word that ends organisations' names is the head of another name (were that name known, it would be the
+    longer match)."""
+    following = NEXT_WORD.match(text, end)
+    return following is not None and following.group(1).lower() in NAME_WORDS
 
 
 def _is_shouting(text: str) -> bool:

@@ -142,7 +142,8 @@ def test_title_case_names_need_their_capitals_and_no_name_before_them(tmp_path: 
     assert found(extractor, "Energy Transfer rallies; The Energy Transfer deal") == [
         ("ET", "Energy Transfer"), ("ET", "Energy Transfer")]
     assert found(extractor, "energy transfer in cells; Energy transfer rates") == []
-    assert found(extractor, "Alliance Energy Transfer Partners") == []  # the tail of another name
+    assert found(extractor, "Alliance Energy Transfer rallies") == []  # the tail of another name
+    assert found(extractor, "the Energy Transfer Institute said") == []  # the head of another name
 
 
 def test_a_legal_form_names_the_company_in_each_spelling(tmp_path: Path):
@@ -157,3 +158,11 @@ def test_coined_names_match_in_lower_case(extractor):
     assert case_rule("TransUnion") == "any" and case_rule("Nvidia") == "cap" and case_rule("eBay") == "cap"
     assert found(extractor, "the transunion report and my paypal account") == [("TRU", "transunion"), ("PYPL", "paypal")]
     assert found(extractor, "sold on eBay, not on nvidia") == [("EBAY", "eBay")]  # a name that starts in lower case
+
+
+def test_names_joined_by_and_or_a_hyphen_in_each_spelling(tmp_path: Path):
+    extractor = reference_extractor(tmp_path, {"id": "BBWI", "name": "Bath & Body Works", "tickers": ["BBWI"],
+                                               "aliases": ["Bath & Body Works"]},
+                                    {"id": "MBG", "name": "Mercedes-Benz", "tickers": ["MBG"], "aliases": ["Mercedes-Benz"]})
+    assert found(extractor, "Bath and Body Works, Bath &amp; Body Works and Mercedes Benz") == [
+        ("BBWI", "Bath and Body Works"), ("BBWI", "Bath &amp; Body Works"), ("MBG", "Mercedes Benz")]

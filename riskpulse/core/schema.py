@@ -70,6 +70,8 @@ class Message(BaseModel):
     @field_validator("meta")
     @classmethod
     def _meta_small(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        if not meta:
+            return meta
         if len(json.dumps(meta, default=str)) > MAX_META_BYTES:
             raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes as JSON")
         if _depth(meta) > MAX_META_DEPTH:

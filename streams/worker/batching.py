@@ -13,13 +13,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
-from riskpulse.core.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, dead_letter, parse_message
+from riskpulse.core.schema import DeadLetter, InvalidMessage, Message, ScoredMessage, Sentiment, dead_letter, parse_message
 from riskpulse.streams.enrich.pii import DEFAULT_MASKER, PiiMasker, mask_dead_letter, mask_message
 from riskpulse.streams.store.entities import ENTITY_MENTIONS_TABLE, mention_rows
 from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE, dead_letter_row, message_row
 
+SENTIMENTS = frozenset(get_args(Sentiment))
 log = logging.getLogger("riskpulse.worker")
 
 
@@ -107,15 +108,25 @@ def masked(
 
 
 def to_scored(msg: Message, scores: Any, now: datetime, pii: Sequence[str] = ()) -> ScoredMessage:
-    """A message with the classifier's verdict (any object with the ``riskpulse.models.serving.inference.Scores`` fields)."""
-    return ScoredMessage(
-        **msg.model_dump(),
-        topic=scores.topic,
-        topic_prob=scores.topic_prob,
+    """A message with the classifier's verdict (any object with the ``riskpulse.models.serving.inference.Scores`` fields).
+
+    The message was validated when it was parsed, so it is not validated again (that was ~35 µs a message,
+    a third of a null-model batch's CPU); the classifier's fields are checked here instead, and a verdict
+    outside the schema raises ``ValueError`` as validation would.
+    """
+    if scores.sentiment not in SENTIMENTS or not (0 <= scores.topic_prob <= 1 and 0 <= scores.sentiment_prob <= 1):
+        raise ValueError(f"classifier verdict outside the schema: {scores.sentiment!r} p={scores.sentiment_prob!r}, "
+                         f"{scores.topic!r} p={scores.topic_prob!r}")
+    return ScoredMessage.model_construct(
+        **msg.__dict__,
+        topic=str(scores.topic),
+        topic_prob=float(scores.topic_prob),
         sentiment=scores.sentiment,
-        sentiment_prob=scores.sentiment_prob,
-        model_version=scores.model_version,
+        sentiment_prob=float(scores.sentiment_prob),
+        model_version=str(scores.model_version),
         processed_at=now,
+        entities=[],
+        story_id=msg.id,
         pii=list(pii),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 from riskpulse.streams.store.messages import DEAD_LETTERS_TABLE, MESSAGES_TABLE
 from riskpulse.streams.worker.batching import process_batch
@@ -54,6 +55,24 @@ def test_a_text_the_model_rejects_is_dead_lettered_and_the_rest_of_the_batch_sti
     assert result.scored[1].sentiment == "negative"
     (dead,) = store.tables[DEAD_LETTERS_TABLE]
     assert dead["offset"] == 1 and dead["reason"].startswith("classifier:")
+
+
+def test_a_verdict_outside_the_schema_is_dead_lettered_not_stored():
+    """Scored records are built without re-validation, so a classifier's out-of-range verdict must still be caught."""
+
+    class SloppyEngine(FakeEngine):
+        def classify(self, texts):
+            scores = super().classify(texts)
+            return [replace(s, sentiment_prob=1.5) if "odd" in t else replace(s, sentiment="angry") if "mood" in t else s
+                    for s, t in zip(scores, texts)]
+
+    store = FakeStore()
+    batch = [record(good(0), 0), record(good(1, "odd one"), 1), record(good(2, "bad mood"), 2), record(good(3), 3)]
+    result = process_batch(batch, SloppyEngine(), store)
+    assert [m.id for m in result.scored] == ["m-0", "m-3"]
+    assert [d["offset"] for d in store.tables[DEAD_LETTERS_TABLE]] == [1, 2]
+    assert all("outside the schema" in d["reason"] for d in store.tables[DEAD_LETTERS_TABLE])
+    assert result.scored[0].story_id == "m-0" and result.scored[0].entities == [] and result.scored[0].pii == []
 
 
 def test_store_failure_propagates_so_nothing_is_acked():

@@ -59,6 +59,7 @@ EXCHANGE_TICKER = re.compile(EXCHANGES + r"\s*:\s*\$?([A-Z]{1,5}(?:\.[A-Z])?)(?!
 SHOUTED_WORDS = frozenset("THE AND OF TO IN ON FOR WITH AS AT IS ARE BY FROM THIS THAT AFTER OVER NEW".split())
 PRIORITY = {"watchlist": 0, "curated": 1, "reference": 2}
 HYPHENATED = re.compile(r"(?<=[A-Za-z]{2})-(?=[A-Za-z]{2})")  # "Coca-Cola", not "T-Mobile" or "WD-40"
+ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 CAMEL_CASE = re.compile(r"^[A-Z][a-z]+[A-Z]")  # "TransUnion", "BlackRock", not "NVIDIA" or "eBay"
 NEXT_WORD = re.compile(r" ([A-Z][a-z]+)\b")
 NAME_WORDS = frozenset("group bank institute management holdings partners capital fund funds trust services association "
@@ -374,11 +375,18 @@ class EntityExtractor:
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
-    """No letter or digit of an alphabetic script joins the match on either side."""
-    if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
-        return False
-    if end < len(text) and _is_word_char(text[end - 1]) and _is_word_char(text[end]):
-        return False
+    """No letter or digit of an alphabetic script joins the match on either side (ASCII without a call: most
+    automaton hits are short aliases inside words, "ING" in "trading")."""
+    if start > 0:
+        outside, inside = text[start - 1], text[start]
+        if ((outside in ASCII_WORD or (outside > "\x7f" and _is_word_char(outside)))
+                and (inside in ASCII_WORD or (inside > "\x7f" and _is_word_char(inside)))):
+            return False
+    if end < len(text):
+        outside, inside = text[end], text[end - 1]
+        if ((outside in ASCII_WORD or (outside > "\x7f" and _is_word_char(outside)))
+                and (inside in ASCII_WORD or (inside > "\x7f" and _is_word_char(inside)))):
+            return False
     return True
 
 

@@ -32,7 +32,7 @@ from wordfreq import zipf_frequency
 SUFFIX = re.compile(
     r"(?:,?\s+(?:inc\.?|incorporated|corp\.?|corporation|co\.?|company|companies|plc|p\.l\.c\.|ltd\.?|limited|group|"
     r"holdings?|n\.?v\.?|s\.?a\.?|se|ag|asa|ab|oyj|a/?s|s\.?p\.?a\.?|l\.?p\.?|l\.?l\.?c\.?|& co\.?|reit|sa/nv|"
-    r"s\.a\.b\. de c\.v\.|class [a-c]|\(class [a-c]\)|\([^)]*\)))+$",
+    r"s\.?a\.?b\.? de c\.?v\.?|class [a-c]|\(class [a-c]\)|\([^)]*\)))+$",
     re.IGNORECASE,
 )
 # Words that end a company's name without naming it ("Gilead Sciences", "Micron Technology"): the one word
@@ -51,6 +51,7 @@ US_TICKER = re.compile(r"^[A-Z]{1,5}(?:\.[A-C])?$")  # US listings and share cla
 # often words), without funds, ETFs and blank-cheque companies, which people name by ticker if at all.
 SEC_DATA = "edgar/reference/data/"
 SEC_EXCHANGES = frozenset({"NYSE", "Nasdaq", "CBOE"})
+US_INDICES = frozenset({"S&P 500", "S&P 100", "S&P 600", "NASDAQ 100", "DOW JONES"})
 NOT_A_COMPANY = re.compile(r"\b(?:funds?|etfs?|etns?|municipal|acquisition|income trust|term trust)\b", re.IGNORECASE)
 SEC_TAIL = re.compile(r"(?:\s*/\s*(?:[A-Z]{2,3}|NEW|ADR)?\s*/?)+$", re.IGNORECASE)  # "CORP /DE/", "INC/", "Ltd/ADR"
 SEC_DOT_COM = re.compile(r"\s+COM(?=\s+(?:INC|CORP|LTD|HOLDINGS?)\b)")  # "AMAZON COM INC" → "AMAZON.COM INC"
@@ -60,7 +61,7 @@ FUNCTION_WORDS = frozenset("of the and & for in on at by to a an de la du des de
 # name alone is a word, a surname or a place ("Latham", "Post").
 LEGAL_FORM = re.compile(
     r"(?:,?\s+(?:inc\.?|incorporated|corp\.?|corporation|co\.?|company|plc|p\.l\.c\.|ltd\.?|limited|n\.?v\.?|s\.?a\.?|"
-    r"se|ag|asa|ab|oyj|a/?s|s\.?p\.?a\.?|l\.?p\.?|l\.?l\.?c\.?|sa/nv|s\.a\.b\. de c\.v\.|\([^)]*\)))+$", re.IGNORECASE)
+    r"se|ag|asa|ab|oyj|a/?s|s\.?p\.?a\.?|l\.?p\.?|l\.?l\.?c\.?|sa/nv|s\.?a\.?b\.? de c\.?v\.?|\([^)]*\)))+$", re.IGNORECASE)
 
 
 @functools.cache
@@ -121,10 +122,12 @@ def sec_name(raw: str) -> str:
     """The SEC's filer name as people write it: "MICROSOFT CORP" → "Microsoft Corp", "AMAZON COM INC" →
     "Amazon.com Inc", "BANK OF AMERICA CORP /DE/" → "Bank of America Corp"."""
     name = SEC_TAIL.sub("", raw.strip()).strip(" ,")
+    name = re.sub(r"\s+A\s+S$", " A/S", name, flags=re.IGNORECASE)  # "NOVO NORDISK A S"
     if any(ch.islower() for ch in name):  # "KEMPER Corp": only its long upper-case words
         return " ".join(_title_word(w) if len(w) >= 5 and w.isupper() else w for w in name.split())
     name = SEC_DOT_COM.sub(".COM", name)
-    return " ".join(_title_word(word) for word in name.split())
+    words = [_title_word(word) for word in name.split()]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])  # "ON SEMICONDUCTOR": not "on …"
 
 
 def _title_word(word: str) -> str:
@@ -143,8 +146,9 @@ def _title_word(word: str) -> str:
 def alias_entry(alias: str, guarded: bool) -> str | dict:
     """A guarded name (an SEC-only company's, or a "Latham Group" form) of ordinary words matches only with its
     capitals ("Energy Transfer", not "energy transfer"); every other alias takes the extractor's rule for its shape."""
-    if guarded and len(alias.split()) > 1 and common_words_only(alias):
-        return {"text": alias, "case": "title"}
+    words = alias.split()
+    if len(words) > 1 and ((guarded and common_words_only(alias)) or words[0].lower() in FUNCTION_WORDS - {"the"}):
+        return {"text": alias, "case": "title"}  # "ON Semiconductor" is not "on semiconductor" either
     return alias
 
 
@@ -201,8 +205,9 @@ def _key(text: str) -> str:
 
 
 def merge_sec(companies: dict[str, dict], rows: list[dict], popular: dict[int, str]) -> dict[str, int]:
-    """Add the SEC list to the index companies: a CIK whose symbol or short name is an index company's is that
-    company (its symbols become cashtag tickers); any other exchange-listed CIK is a new company."""
+    """Add the SEC list to the index companies: a CIK whose short name is an index company's, whose symbol and
+    first word are, or whose primary symbol is a US index company's is that company (its symbols become
+    cashtag tickers); any other exchange-listed CIK is a new company."""
     owner = {t: symbol for symbol, e in companies.items() for t in e["tickers"]}
     by_alias: dict[str, str | None] = {}
     for symbol, entry in companies.items():
@@ -225,9 +230,13 @@ def merge_sec(companies: dict[str, dict], rows: list[dict], popular: dict[int, s
         same = by_alias.get(_key(short)) or by_alias.get(_key(short_name(sec["name"])))
         if not same and known and _key(short).split()[:1] == _key(short_name(companies[known[0]]["names"][0])).split()[:1]:
             same = known[0]  # the same symbol and the same first word: not a reused ticker
+        primary = companies.get(sec["tickers"][0]) if sec["tickers"] else None
+        if not same and primary and primary["indices"] & US_INDICES:
+            same = primary["id"]  # both lists' primary US symbol: "ADP" is "Automatic Data Processing", and
+            # "MicroStrategy" now files as "Strategy Inc" (a European index's symbol is another exchange's)
         if same:
             companies[same]["sec_tickers"].update(t for t in sec["tickers"] if owner.setdefault(t, same) == same)
-            companies[same]["sec_names"].extend([sec["name"], sec["filed"]])
+            companies[same]["sec_names"].extend(sec_names(sec))
             counts["merged"] += 1
             continue
         free = [t for t in sec["tickers"] if t not in owner]
@@ -237,10 +246,15 @@ def merge_sec(companies: dict[str, dict], rows: list[dict], popular: dict[int, s
         for ticker in free:
             owner[ticker] = free[0]
         companies[free[0]] = {"id": free[0], "names": [], "tickers": set(free), "indices": set(), "country": "",
-                              "industries": set(), "sec_tickers": set(), "sec_names": [sec["name"], sec["filed"]],
+                              "industries": set(), "sec_tickers": set(), "sec_names": sec_names(sec),
                               "cik": cik}
         counts["added"] += 1
     return counts
+
+
+def sec_names(sec: dict) -> list[str]:
+    """The display name, the filed name, and the part before " - " ("Petrobras - Petroleo Brasileiro Sa")."""
+    return [sec["name"], sec["filed"], *[n.split(" - ")[0] for n in (sec["name"], sec["filed"]) if " - " in n]]
 
 
 def aliases_of(entry: dict, index_aliases: dict[str, str], tickers: dict[str, str]) -> list[str | dict]:

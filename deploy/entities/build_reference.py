@@ -42,7 +42,8 @@ GENERIC_TAIL = re.compile(
     r"\s+(?:sciences|biosciences|technologies|technology|pharmaceuticals?|therapeutics|industries|systems|networks|"
     r"semiconductors?|software|laboratories|financial|brands|entertainment|energy|resources|healthcare|biopharma|"
     r"biotherapeutics|biotech|oncology|medical|motors|airlines|communications|foods|bancorp|bancshares|bankshares|"
-    r"hospitality|properties|realty|labs|media|mining|minerals|pharma|solutions|capital|interactive)$", re.IGNORECASE)
+    r"hospitality|properties|realty|labs|media|mining|minerals|pharma|solutions|capital|interactive|markets|"
+    r"international|worldwide|enterprises|partners|stores|restaurants|resorts|aerospace|automotive)$", re.IGNORECASE)
 COMMON_WORD_ZIPF = 3.9  # a single-word short name at least this frequent in English is not used alone
 HEAD_WORD_MAX_ZIPF = 3.0  # stricter for a head word, which may be a surname or a place ("Powell", "Abbott", "Gibraltar")
 BARE_TICKER_MAX_ZIPF = 3.0  # a ticker this frequent as a word ("ALL", "IT", "ON") is only taken as a cashtag

@@ -25,6 +25,8 @@ from kafka import KafkaConsumer
 
 from riskpulse.core.resources import deploy_file
 from riskpulse.core.schema import Message, ScoredMessage
+from riskpulse.core.settings import Settings
+from riskpulse.models.serving.inference import Engine
 from riskpulse.streams.alerts.detector import Detector
 from riskpulse.streams.alerts.agent import observation
 from riskpulse.streams.alerts.rules import Rule, RuleSet
@@ -62,18 +64,32 @@ def shipped_rules(path, tag: str, url: str) -> tuple[dict[str, str], object]:
     return names, path
 
 
+def read_negative(texts: list[str], engine: Engine, n: int) -> list[str]:
+    """The first ``n`` of ``texts`` that the serving model also reads as negative.
+
+    The burst and the decoy stories are human-labelled negative news; the quick test model reads only ~60% of
+    such tweets as negative, so which ones a seed draws decided whether the burst cleared the rule's z-score
+    (7 of 12 seeds; 4 of 12 after a catalogue change reshuffled the draw). This test is about entity
+    alerting, story counting and explanations, so its negative news is news the model under test calls negative.
+    """
+    picked = [text for text, scores in zip(texts, engine.classify(texts)) if scores.sentiment == "negative"][:n]
+    assert len(picked) == n, f"only {len(picked)} of {len(texts)} negative texts read as negative by {engine.version}"
+    return picked
+
+
 @pytest.fixture(scope="module")
-def scenario():
+def scenario(quick_registry):
     """(messages sorted by event time, ids by role, reprint share), built from real tweets."""
     rng = random.Random(14)
     corpus = [c for c in load_corpus(shared_data()) if c.id.startswith("s-")]  # human sentiment labels
     extractor = EntityExtractor(Catalogue.load())
+    engine = Engine.load(Settings(registry_dir=quick_registry, device="cpu"))
     negative = [c.text for c in corpus if c.sentiment == "negative"]
     calm = [c.text for c in corpus if c.sentiment != "negative"]
     wfc_calm = retargeted(calm, extractor, WFC, WINDOWS * PER_WINDOW, rng)
-    wfc_burst = retargeted(negative, extractor, WFC, 24, rng, avoid=wfc_calm)
+    wfc_burst = read_negative(retargeted(negative, extractor, WFC, 48, rng, avoid=wfc_calm), engine, 24)
     jpm_calm = retargeted(calm, extractor, JPM, WINDOWS * PER_WINDOW, rng, avoid=wfc_calm)
-    jpm_stories = retargeted(negative, extractor, JPM, 3, rng, avoid=jpm_calm + wfc_burst)
+    jpm_stories = read_negative(retargeted(negative, extractor, JPM, 12, rng, avoid=jpm_calm + wfc_burst), engine, 3)
     background = [c.text for c in corpus if not {m.entity_id for m in extractor.extract(c.text)} & {"WFC", "JPM"}]
     background = rng.sample(list(dict.fromkeys(background)), WINDOWS * BACKGROUND)
 

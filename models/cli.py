@@ -41,15 +41,20 @@ def train(
     tag: str = typer.Option("", help="Suffix for the version name."),
     promote: bool = typer.Option(True, "--promote/--no-promote", help="Make the new version current."),
     soft_labels: Optional[Path] = typer.Option(
-        None, help="Soft-label file from `riskpulse distil teacher` to distil from; default RISKPULSE_DISTIL_SOFT_LABELS "
-        "(none: hard labels only). Temperature, weight, heads: RISKPULSE_DISTIL_*."),
+        None, help="Soft-label file from `riskpulse distil teacher` to distil from; default RISKPULSE_DISTIL_SOFT_LABELS, "
+        "else the bundled teacher's. Temperature, weight, heads: RISKPULSE_DISTIL_*."),
+    distil: Optional[bool] = typer.Option(
+        None, "--distil/--no-distil", help="Learn from the soft labels too (default RISKPULSE_DISTIL, on) or from hard labels only."),
 ) -> None:
     """Fine-tune the topic + sentiment model and register it as a new version."""
+    from riskpulse.models.training.distil import default_soft_labels
     from riskpulse.models.training.trainer import TrainArgs
     from riskpulse.models.training.trainer import train as run_training
 
     settings = _with_precision(get_settings(), precision)
-    soft_labels = soft_labels or settings.distil_soft_labels
+    if distil is not None:
+        settings = settings.model_copy(update={"distil": distil})
+    soft_labels = (soft_labels or default_soft_labels(settings)) if settings.distil else None
     args = TrainArgs(base_model=base_model, forked_layers=forked_layers, frozen_layers=frozen_layers, epochs=epochs,
                      batch_size=batch_size, max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag,
                      soft_labels=str(soft_labels) if soft_labels else None)

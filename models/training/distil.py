@@ -24,6 +24,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,22 @@ TRANSFER_TASK = "transfer"  # a row with soft labels only: no hard target for ei
 EVALUATION_ONLY_FILES = ("banking77/test.csv", "cfpb-complaints-sample/test.csv",
                          "financial-phrasebank/train.csv", "financial-phrasebank/test.csv")
 HEADS = ("topic", "sentiment")
+BUNDLED_FILE = "teacher_soft_labels.jsonl.gz"
 # The bundled sample cuts long narratives (at 8,000 characters): a text this long that begins an
 # evaluation text is that text, cut, and is left out like it.
 CUT_MIN_CHARS = 200
+
+
+def bundled_soft_labels() -> Path:
+    """The soft labels that ship with RiskPulse (made by the teacher that SOFT_LABELS.md describes)."""
+    return Path(str(files("riskpulse.models.training").joinpath(BUNDLED_FILE)))
+
+
+def default_soft_labels(settings: Settings) -> Path | None:
+    """What `riskpulse train` distils from: the settings' file, else the bundled one; None when off."""
+    if not settings.distil:
+        return None
+    return settings.distil_soft_labels or bundled_soft_labels()
 
 
 def text_id(text: str) -> str:

@@ -211,9 +211,12 @@ class Settings(BaseSettings):
     model_reload_check_s: float = Field(2.0, ge=0, description="How often workers look for a newly promoted model.")
 
     # --- distillation ------------------------------------------------------------------
+    distil: bool = Field(
+        True, description="Whether `riskpulse train` learns from a teacher's soft labels as well as the hard labels (RISKPULSE_DISTIL); "
+        "false = hard labels only.")
     distil_soft_labels: Path | None = Field(
-        None, description="Soft-label file from `riskpulse distil teacher` that `riskpulse train` learns from by default; "
-        "None = hard labels only (RISKPULSE_DISTIL_SOFT_LABELS).")
+        None, description="Soft-label file from `riskpulse distil teacher` to learn from (RISKPULSE_DISTIL_SOFT_LABELS); "
+        "None = the file that ships with RiskPulse (models/training/teacher_soft_labels.jsonl.gz, see SOFT_LABELS.md).")
     distil_temperature: float = Field(
         2.0, gt=0, description="Softmax temperature of teacher and student in the soft-label loss (RISKPULSE_DISTIL_TEMPERATURE). "
         "2.0 is the literature's usual value, not yet a measured choice for RiskPulse.")

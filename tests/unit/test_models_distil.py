@@ -128,3 +128,20 @@ def test_changed_inputs_are_named(caplog) -> None:
         distil.check_inputs(soft, {"a/train.csv": "1", "b/train.csv": "changed"}, Path("soft.jsonl.gz"))
     assert "b/train.csv" in caplog.text and "a/train.csv" not in caplog.text
     assert distil.inputs_checksum({"a": "1", "b": "2"}) == distil.inputs_checksum({"b": "2", "a": "1"})
+
+
+def test_training_distils_from_the_bundled_file_unless_told_otherwise(tmp_path: Path) -> None:
+    from riskpulse.core.settings import Settings
+
+    bundled = distil.bundled_soft_labels()
+    assert distil.default_soft_labels(Settings(home=tmp_path)) == bundled
+    assert distil.default_soft_labels(Settings(home=tmp_path, distil_soft_labels=tmp_path / "mine.jsonl.gz")) == tmp_path / "mine.jsonl.gz"
+    assert distil.default_soft_labels(Settings(home=tmp_path, distil=False)) is None
+
+
+def test_the_bundled_soft_labels_load_and_say_how_they_were_made() -> None:
+    soft = distil.SoftLabels.load(distil.bundled_soft_labels())
+    teacher = soft.header["teacher"]
+    assert teacher["version"] and teacher["validation_macro_f1"]["twitter-financial-news-sentiment"] > 0.84
+    assert soft.header["rows"] == len(soft.rows) > 10_000
+    assert distil.inputs_checksum(soft.header["inputs"]) == soft.header["inputs_sha256"]

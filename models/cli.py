@@ -54,7 +54,7 @@ def train(
     settings = _with_precision(get_settings(), precision)
     if distil is not None:
         settings = settings.model_copy(update={"distil": distil})
-    soft_labels = (soft_labels or default_soft_labels(settings)) if settings.distil else None
+    soft_labels = default_soft_labels(settings, soft_labels)
     args = TrainArgs(base_model=base_model, forked_layers=forked_layers, frozen_layers=frozen_layers, epochs=epochs,
                      batch_size=batch_size, max_length=max_length, lr=lr, seed=seed, quick=quick, threads=threads, tag=tag,
                      soft_labels=str(soft_labels) if soft_labels else None)

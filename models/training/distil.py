@@ -57,11 +57,12 @@ def bundled_soft_labels() -> Path:
     return Path(str(files("riskpulse.models.training").joinpath(BUNDLED_FILE)))
 
 
-def default_soft_labels(settings: Settings) -> Path | None:
-    """What `riskpulse train` distils from: the settings' file, else the bundled one; None when off."""
+def default_soft_labels(settings: Settings, given: Path | None = None) -> Path | None:
+    """What `riskpulse train` distils from: the file it was given, else the settings', else the bundled one;
+    None when distillation is off (``settings.distil``), whatever was given."""
     if not settings.distil:
         return None
-    return settings.distil_soft_labels or bundled_soft_labels()
+    return given or settings.distil_soft_labels or bundled_soft_labels()
 
 
 def text_id(text: str) -> str:

@@ -137,6 +137,8 @@ def test_training_distils_from_the_bundled_file_unless_told_otherwise(tmp_path: 
     assert distil.default_soft_labels(Settings(home=tmp_path)) == bundled
     assert distil.default_soft_labels(Settings(home=tmp_path, distil_soft_labels=tmp_path / "mine.jsonl.gz")) == tmp_path / "mine.jsonl.gz"
     assert distil.default_soft_labels(Settings(home=tmp_path, distil=False)) is None
+    assert distil.default_soft_labels(Settings(home=tmp_path), tmp_path / "given.jsonl.gz") == tmp_path / "given.jsonl.gz"
+    assert distil.default_soft_labels(Settings(home=tmp_path, distil=False), tmp_path / "given.jsonl.gz") is None
 
 
 def test_the_bundled_soft_labels_load_and_say_how_they_were_made() -> None:

@@ -125,8 +125,7 @@ def to_scored(msg: Message, scores: Any, now: datetime, pii: Sequence[str] = ())
         sentiment_prob=float(scores.sentiment_prob),
         model_version=str(scores.model_version),
         processed_at=now,
-        entities=[],
-        story_id=msg.id,
+        story_id=msg.id,  # its validator, which model_construct skips, would set this
         pii=list(pii),
     )
 

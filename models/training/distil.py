@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from riskpulse.core.resources import sample_messages
 from riskpulse.core.settings import Settings
+from riskpulse.models.serving.network import to_device
 from riskpulse.models.training.data import (
     SENTIMENT_LABELS, TOPIC_LABELS, DataError, Example, TrainingData, fingerprint, read_csv, training_data,
 )
@@ -238,18 +239,23 @@ class SoftTargets:
     heads: tuple[str, ...]  # heads that learn from them
     temperature: float
     weight: float  # share of the soft-label loss in each distilled head's loss
+    on_device: dict[str, torch.Tensor] = field(default_factory=dict)  # see upload()
+
+    def upload(self, device: torch.device) -> None:
+        """Keep a copy of the distilled heads' arrays on `device` (a GPU): steps then send row indices only."""
+        self.on_device = {head: torch.from_numpy(getattr(self, head)).to(device) for head in self.heads}
 
     def head_loss(self, head: str, batch: np.ndarray, student_logits: torch.Tensor, hard: torch.Tensor | None) -> torch.Tensor | None:
         """This head's loss on a batch: the hard loss alone if the head is not distilled, else the mix."""
         if head not in self.heads:
             return hard
-        teacher = getattr(self, head)[batch]
-        has = ~np.isnan(teacher[:, 0])
+        has = ~np.isnan(getattr(self, head)[batch, 0])
         soft = None
         if has.any():  # decided on the host: no device sync
-            picked = torch.from_numpy(np.flatnonzero(has)).to(student_logits.device)
-            soft = distillation_loss(student_logits.index_select(0, picked),
-                                     torch.from_numpy(teacher[has]).to(student_logits.device), self.temperature)
+            device = student_logits.device
+            teacher = self.on_device[head] if self.on_device else torch.from_numpy(getattr(self, head))
+            soft = distillation_loss(student_logits.index_select(0, to_device(np.flatnonzero(has), device)),
+                                     teacher.index_select(0, to_device(batch[has], teacher.device)), self.temperature)
         return mixed_loss(hard, soft, self.weight)
 
 

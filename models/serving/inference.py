@@ -5,7 +5,9 @@ tweets do not pay for long complaints), then run under ``torch.inference_mode`` 
 :mod:`riskpulse.models.serving.precision` chooses. Each batch's results come back to the host in
 one transfer. On CUDA the batches are pipelined: the next batch is padded and copied (pinned, non
 blocking) while the GPU computes the current one, and the engine waits only for a batch's results,
-never for the work queued after it. Probabilities are calibrated: each head's logits are divided by
+never for the work queued after it; a long call is tokenized in chunks, the next chunk on a helper
+thread (the Rust tokenizer releases the GIL) while the GPU runs this one. A CPU computes with all
+its cores, so there the engine tokenizes everything in one call first. Probabilities are calibrated: each head's logits are divided by
 the version's fitted temperature (:mod:`riskpulse.models.serving.calibration`) before the softmax.
 Texts longer than ``settings.max_length``
 tokens are truncated; the engine counts them and logs the count with the model version, so a
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,15 +86,19 @@ class Engine:
         self, model: MultiTaskClassifier, tokenizer, labels: dict[str, list[str]], version: str,
         device: torch.device, max_length: int = 128, batch_size: int | None = None,
         precision: Precision | None = None, cast_weights: bool = True, temperatures: Temperatures | None = None,
+        tokenize_chunk: int | None = None,
     ) -> None:
         """`precision` defaults to the device's rule. With `cast_weights` (serving) a reduced-precision
         GPU model is cast to that dtype outright; without it (validating a model in training, whose
         weights must stay fp32) the forward pass runs under autocast. `temperatures` (default 1, the raw
-        softmax) calibrate the probabilities; they never change a label."""
+        softmax) calibrate the probabilities; they never change a label. `tokenize_chunk` texts are
+        tokenized (and length-sorted) at a time, the next chunk while the device runs this one; default
+        8 batches on a GPU, everything at once on a CPU."""
         self.version = version
         self.device = device
         self.max_length = max_length
         self.batch_size = batch_size or default_batch_size(device)
+        self.tokenize_chunk = tokenize_chunk or (8 * self.batch_size if device.type == "cuda" else None)
         self.tokenizer = tokenizer
         self.topics = labels["topic"]
         self.sentiments = labels["sentiment"]
@@ -120,10 +127,10 @@ class Engine:
                  engine.temperatures.topic, engine.temperatures.sentiment)
         return engine
 
-    def _encode(self, prepared: list[str]) -> tuple[list[list[int]], int]:
-        """Token ids per preprocessed text in one (fast, Rust) tokenizer call, cut to max_length (keeping the
-        closing special token), and how many texts were cut."""
-        encoded = self.tokenizer(prepared, truncation=True, max_length=self.max_length + 1)["input_ids"]
+    def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], int]:
+        """Token ids per text in one (fast, Rust) tokenizer call, cut to max_length (keeping the closing
+        special token), and how many texts were cut."""
+        encoded = self.tokenizer([preprocess(text) for text in texts], truncation=True, max_length=self.max_length + 1)["input_ids"]
         truncated = 0
         for i, ids in enumerate(encoded):
             if len(ids) > self.max_length:
@@ -164,21 +171,23 @@ class Engine:
             )
         if not texts:
             return []
-        # Exact token lengths for sorting: sorting by characters (or words) padded 35% more tokens on
-        # real traffic, and costs far more compute than the one tokenizer call it would save.
-        encoded, truncated = self._encode([preprocess(text) for text in texts])
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         results: list[list[float] | None] = [None] * len(texts)
         pending: _Pending | None = None
+        truncated = 0
         autocast = self.precision.autocast() if not self._weights_cast else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                ids, mask = pad_ids([encoded[i] for i in rows], self.pad_id)  # overlaps the GPU's previous batch
-                queued = _Pending(rows, self._launch(ids, mask, pack))
-                if pending is not None:
-                    self._collect(pending, results)
-                pending = queued
+            for offset, (encoded, cut) in self._chunks(texts):
+                truncated += cut
+                # Exact token lengths for sorting: sorting by characters (or words) padded 35% more tokens
+                # on real traffic, and costs far more compute than the one tokenizer call it would save.
+                order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+                for start in range(0, len(order), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    ids, mask = pad_ids([encoded[i] for i in rows], self.pad_id)  # overlaps the GPU's previous batch
+                    queued = _Pending([offset + i for i in rows], self._launch(ids, mask, pack))
+                    if pending is not None:
+                        self._collect(pending, results)
+                    pending = queued
             if pending is not None:
                 self._collect(pending, results)
         self.texts_seen += len(texts)
@@ -186,6 +195,20 @@ class Engine:
         if truncated:
             log.info("model %s: truncated %d of %d texts to %d tokens", self.version, truncated, len(texts), self.max_length)
         return results  # type: ignore[return-value]
+
+    def _chunks(self, texts: Sequence[str]) -> Iterator[tuple[int, tuple[list[list[int]], int]]]:
+        """(offset, encoded chunk) over `texts`; while the caller runs one chunk, the next is tokenized."""
+        size = self.tokenize_chunk or len(texts)
+        if len(texts) <= size:
+            yield 0, self._encode(texts)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as tokenizer:
+            upcoming = tokenizer.submit(self._encode, texts[:size])
+            for offset in range(0, len(texts), size):
+                encoded = upcoming.result()
+                if offset + size < len(texts):
+                    upcoming = tokenizer.submit(self._encode, texts[offset + size : offset + 2 * size])
+                yield offset, encoded
 
     @staticmethod
     def _collect(pending: _Pending, results: list[list[float] | None]) -> None:

@@ -121,6 +121,19 @@ def test_small_batches_give_the_scores_of_one_big_batch(engine: Engine) -> None:
         assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=1e-4)
 
 
+def test_chunked_tokenization_gives_the_scores_of_one_call(engine: Engine) -> None:
+    """Tokenizing ahead in chunks (the GPU path, forced here on the CPU with chunks of 2 texts, the
+    last one short and cut) scores every text as one call does, in input order, and counts the cut."""
+    labels = {"topic": engine.topics, "sentiment": engine.sentiments}
+    chunked = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device, engine.max_length,
+                     batch_size=2, precision=engine.precision, temperatures=engine.temperatures, tokenize_chunk=2)
+    texts = TEXTS + ["the bank charged me twice for the same payment " * 40]
+    for a, b in zip(chunked.classify(texts), engine.classify(texts), strict=True):
+        assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
+        assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=1e-4)
+    assert chunked.texts_seen == len(texts) and chunked.texts_truncated == 1
+
+
 def test_truncation_keeps_the_closing_token(engine: Engine) -> None:
     """A cut text ends with the tokenizer's closing token, as an uncut one does, and is max_length long."""
     from riskpulse.models.serving.network import pad_ids

@@ -106,7 +106,8 @@ def _run(settings: Settings, producer, workers: list[Worker], messages, rate: fl
     while not consumer.assignment():
         consumer.poll(timeout_ms=200)
     consumer.seek_to_end()
-    consumer.poll(timeout_ms=100)
+    for partition in consumer.assignment():  # seek_to_end is lazy: resolve "end" now, before anything is sent,
+        consumer.position(partition)  # or the first scored records can land below it and never be seen
     sent_at: dict[str, float] = {}
     payloads = [(m.id, m.key, m.to_bytes()) for m in messages]  # serialised before the clock starts
     first = time.time()

@@ -50,6 +50,20 @@ def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
 
 
+class DeviceArrays:
+    """Host arrays kept where steps read rows of them: on a GPU uploaded once, so a step sends only its
+    row indices (see `to_device`); on a CPU wrapped without a copy and indexed in place."""
+
+    def __init__(self, device: torch.device, **arrays: np.ndarray) -> None:
+        self.device = device
+        self.arrays = {name: torch.from_numpy(array).to(device) for name, array in arrays.items()}
+
+    def take(self, name: str, rows: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        """Rows `rows` (an index tensor on this device) of array `name`, cut to `width` columns if given."""
+        array = self.arrays[name] if width is None else self.arrays[name][:, :width]
+        return array.index_select(0, rows)
+
+
 class BaseModelError(RiskPulseError):
     """No pretrained encoder could be found locally."""
 

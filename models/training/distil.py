@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from riskpulse.core.resources import sample_messages
 from riskpulse.core.settings import Settings
-from riskpulse.models.serving.network import to_device
+from riskpulse.models.serving.network import DeviceArrays, to_device
 from riskpulse.models.training.data import (
     SENTIMENT_LABELS, TOPIC_LABELS, DataError, Example, TrainingData, fingerprint, read_csv, training_data,
 )
@@ -239,11 +239,14 @@ class SoftTargets:
     heads: tuple[str, ...]  # heads that learn from them
     temperature: float
     weight: float  # share of the soft-label loss in each distilled head's loss
-    on_device: dict[str, torch.Tensor] = field(default_factory=dict)  # see upload()
+    arrays: DeviceArrays = field(init=False)  # where the loss reads them: the CPU until upload()
+
+    def __post_init__(self) -> None:
+        self.upload(torch.device("cpu"))
 
     def upload(self, device: torch.device) -> None:
-        """Keep a copy of the distilled heads' arrays on `device` (a GPU): steps then send row indices only."""
-        self.on_device = {head: torch.from_numpy(getattr(self, head)).to(device) for head in self.heads}
+        """Read the distilled heads' arrays on `device` (a GPU: uploaded once, steps send row indices only)."""
+        self.arrays = DeviceArrays(device, **{head: getattr(self, head) for head in self.heads})
 
     def head_loss(self, head: str, batch: np.ndarray, student_logits: torch.Tensor, hard: torch.Tensor | None) -> torch.Tensor | None:
         """This head's loss on a batch: the hard loss alone if the head is not distilled, else the mix."""
@@ -252,10 +255,8 @@ class SoftTargets:
         has = ~np.isnan(getattr(self, head)[batch, 0])
         soft = None
         if has.any():  # decided on the host: no device sync
-            device = student_logits.device
-            teacher = self.on_device[head] if self.on_device else torch.from_numpy(getattr(self, head))
-            soft = distillation_loss(student_logits.index_select(0, to_device(np.flatnonzero(has), device)),
-                                     teacher.index_select(0, to_device(batch[has], teacher.device)), self.temperature)
+            soft = distillation_loss(student_logits.index_select(0, to_device(np.flatnonzero(has), student_logits.device)),
+                                     self.arrays.take(head, to_device(batch[has], self.arrays.device)), self.temperature)
         return mixed_loss(hard, soft, self.weight)
 
 

@@ -38,7 +38,7 @@ from riskpulse.models.training.evaluation import majority_baseline, report, writ
 from riskpulse.models.serving.inference import Engine, pick_device
 from riskpulse.models.serving.precision import choose_precision, cpu_model
 from riskpulse.models.serving.network import (
-    build_model, bundled_base_model, load_model, pad_ids, preprocess, save_model, to_device,
+    DeviceArrays, build_model, bundled_base_model, load_model, pad_ids, preprocess, save_model, to_device,
 )
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core.settings import Settings
@@ -96,19 +96,6 @@ def default_train_batch_size(device: torch.device) -> int:
 def scaled_lr(lr: float, batch_size: int) -> float:
     """Adam's square-root rule: the same noise per epoch at another batch size."""
     return lr * (batch_size / REFERENCE_BATCH) ** 0.5
-
-
-class _TrainingArrays:
-    """The padded training set and its targets where the steps read them: on a GPU uploaded once, so a
-    step sends only its row indices (pinned, non blocking: no host sync); on a CPU indexed in place."""
-
-    def __init__(self, device: torch.device, **arrays: np.ndarray) -> None:
-        self.device = device
-        self.arrays = {name: torch.from_numpy(array).to(device) for name, array in arrays.items()}
-
-    def take(self, name: str, rows: np.ndarray, width: int | None = None) -> torch.Tensor:
-        array = self.arrays[name] if width is None else self.arrays[name][:, :width]
-        return array.index_select(0, to_device(rows, self.device))
 
 
 def seed_everything(seed: int) -> None:
@@ -218,7 +205,7 @@ def train(
     lengths = np.array([len(ids) for ids in encoded])
     all_ids, all_mask = pad_ids(encoded, tokenizer.pad_token_id or 0)  # padded once; batches slice it
     topic_np, sentiment_np = np.array(topic_targets), np.array(sentiment_targets)
-    arrays = _TrainingArrays(device, ids=all_ids, mask=all_mask, topic=topic_np, sentiment=sentiment_np)
+    arrays = DeviceArrays(device, ids=all_ids, mask=all_mask, topic=topic_np, sentiment=sentiment_np)
     if soft_targets:
         soft_targets.upload(device)
     log.info("training on %d rows (%s) from %s, base %s, on %s, batch %d, encoder lr %.2e",
@@ -250,14 +237,15 @@ def train(
             batch = np.asarray(batch)
             width = int(lengths[batch].max())
             t_host, s_host = topic_np[batch], sentiment_np[batch]
-            ids, mask = arrays.take("ids", batch, width), arrays.take("mask", batch, width)
+            index = to_device(batch, device)  # the step's one host-to-device copy
+            ids, mask = arrays.take("ids", index, width), arrays.take("mask", index, width)
             with precision.autocast():
                 t_logits, s_logits = model(ids, mask)
             t_logits, s_logits = t_logits.float(), s_logits.float()
             loss = torch.zeros((), device=device)
             hard = {  # decided on the host: no device sync
-                "topic": topic_loss(t_logits, arrays.take("topic", batch)) if (t_host != IGNORE).any() else None,
-                "sentiment": sentiment_loss(s_logits, arrays.take("sentiment", batch)) if (s_host != IGNORE).any() else None,
+                "topic": topic_loss(t_logits, arrays.take("topic", index)) if (t_host != IGNORE).any() else None,
+                "sentiment": sentiment_loss(s_logits, arrays.take("sentiment", index)) if (s_host != IGNORE).any() else None,
             }
             for head, logits in (("topic", t_logits), ("sentiment", s_logits)):
                 part = soft_targets.head_loss(head, batch, logits, hard[head]) if soft_targets else hard[head]

@@ -73,6 +73,20 @@ def sentiment_view(version_dir: Path, out: Path) -> None:
     AutoTokenizer.from_pretrained(str(version_dir)).save_pretrained(str(out))
 
 
+def bare_loop(model, tokenizer, texts: list[str], batch_size: int, max_length: int, precision) -> None:
+    """The limit: fixed-order batches tokenized and run one after the other, no bookkeeping. `model` is
+    already on `precision.device` (cast where the precision casts weights; under autocast elsewhere)."""
+    import torch
+
+    autocast = contextlib.nullcontext() if precision.casts_weights else precision.autocast()
+    with torch.inference_mode(), autocast:
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
+                            max_length=max_length, return_tensors="pt").to(precision.device)
+            topic, sentiment = model(enc["input_ids"], enc["attention_mask"])
+            topic.float().softmax(-1).max(-1)[0].tolist(), sentiment.float().softmax(-1).max(-1)[0].tolist()
+
+
 def run_one(method: str, device_name: str, batch_size: int | None, args: argparse.Namespace) -> dict:
     import torch
 
@@ -111,15 +125,7 @@ def run_one(method: str, device_name: str, batch_size: int | None, args: argpars
         model.to(device).eval()
         if precision.casts_weights:
             model.to(precision.dtype)
-        autocast = contextlib.nullcontext() if precision.casts_weights else precision.autocast()
-
-        def run() -> None:
-            with torch.inference_mode(), autocast:
-                for i in range(0, len(texts), batch_size):
-                    enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
-                                    max_length=args.max_length, return_tensors="pt").to(device)
-                    topic, sentiment = model(enc["input_ids"], enc["attention_mask"])
-                    topic.float().softmax(-1).max(-1)[0].tolist(), sentiment.float().softmax(-1).max(-1)[0].tolist()
+        run = lambda: bare_loop(model, tokenizer, texts, batch_size, args.max_length, precision)  # noqa: E731
         run()
     if cuda:
         torch.cuda.synchronize()

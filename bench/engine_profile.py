@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from classifier import messages  # noqa: I001 (bench/ sibling)
+from classifier import bare_loop, messages  # noqa: I001 (bench/ sibling)
 
 from riskpulse.core.settings import Settings
 from riskpulse.models.serving.inference import Engine
@@ -91,15 +91,7 @@ def main() -> None:
             engine.tokenize_chunk = chunk or (8 * size if device.type == "cuda" else None)
             record(variant, size, timed(lambda: engine.classify(texts), device))
 
-        def bare() -> None:
-            with torch.inference_mode():
-                for i in range(0, len(texts), size):
-                    enc = tokenizer(texts[i : i + size], padding=True, truncation=True,
-                                    max_length=args.max_length, return_tensors="pt").to(device)
-                    topic, sentiment = engine.model(enc["input_ids"], enc["attention_mask"])
-                    topic.float().softmax(-1).max(-1)[0].tolist(), sentiment.float().softmax(-1).max(-1)[0].tolist()
-
-        record("bare loop", size, timed(bare, device))
+        record("bare loop", size, timed(lambda: bare_loop(engine.model, tokenizer, texts, size, args.max_length, precision), device))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, RetriableError, TopicAlreadyExistsError, UnknownBrokerIdError
 
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings
@@ -53,8 +53,32 @@ def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClien
             time.sleep(0.5)
 
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create whichever of RiskPulse's topics are missing; returns the names created."""
+def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
+    """Create whichever of RiskPulse's topics are missing; returns the names created.
+
+    A cluster that has just started can name a controller the admin client's metadata
+    does not list yet (kafka-python 3 raises ``UnknownBrokerIdError``), or move the
+    controller mid-request; those are retried with a fresh client until ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    created: set[str] = set()
+    while True:
+        try:
+            created.update(_create_missing_topics(settings))
+            return sorted(created)
+        except _TRANSIENT_ADMIN_ERRORS as exc:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(
+                    f"could not create topics on {settings.bootstrap_servers} within {timeout_s:.0f} s ({exc!r})"
+                ) from exc
+            log.warning("topic creation on %s hit %r; retrying", settings.bootstrap_servers, exc)
+            time.sleep(1.0)
+
+
+_TRANSIENT_ADMIN_ERRORS = (RetriableError, UnknownBrokerIdError)
+
+
+def _create_missing_topics(settings: Settings) -> list[str]:
     wanted = topic_partitions(settings)
     admin = admin_client(settings)
     try:

@@ -205,7 +205,8 @@ def score_company_names(cases: Sequence[Case], extractor: EntityExtractor, name:
         matched: set[int] = set()
         for m in mentions:
             hits = [i for i, g in enumerate(case.gold) if g.start < m.end and m.start < g.end]
-            right = [i for i in hits if case.gold[i].entity_id == m.entity_id]
+            right = [i for i in hits if case.gold[i].entity_id == m.entity_id
+                     or (case.gold[i].entity_id is None and m.entity_id not in extractor.catalogue.entities)]
             if right:
                 if right[0] not in matched:
                     score.tp += 1

@@ -154,6 +154,9 @@ class Settings(BaseSettings):
 
     # --- entities --------------------------------------------------------------------
     entities: bool = Field(True, description="Extract companies, banks and tickers per message in the worker (RISKPULSE_ENTITIES).")
+    entities_unlisted: bool = Field(
+        True, description="Also find companies no catalogue or watchlist lists, by a name's shape and context "
+        "('Iowa First Bancshares', 'Akoustis down 13%'); each becomes an org:<name> entity (RISKPULSE_ENTITIES_UNLISTED).")
     watchlist_file: Path | None = Field(
         None, description="Institutions the team watches, with aliases and products (YAML); default deploy/watchlist.yaml "
         "(RISKPULSE_WATCHLIST_FILE). Entity alert rules with watchlist_only alert only on these.")

@@ -41,6 +41,7 @@ import yaml
 from riskpulse.core import RiskPulseError
 from riskpulse.core.resources import deploy_file
 from riskpulse.core.settings import Settings
+from riskpulse.streams.enrich.org_names import UnlistedNameFinder, slug
 
 log = logging.getLogger("riskpulse.entities")
 
@@ -69,6 +70,7 @@ LEADING_WORDS = frozenset({"the", "a", "an"})  # "The Knight-Swift Transportatio
 # "Immersion Corp." too ("Co" without its dot is left out: it ends names that are no legal form).
 LEGAL_FORM_SPELLINGS = ({"corp", "corp.", "corporation"}, {"inc", "inc.", "incorporated"}, {"ltd", "ltd.", "limited"},
                         {"plc", "p.l.c."}, {"co.", "company"}, {"llc", "l.l.c."})
+_LEGAL_FORMS = frozenset(f.rstrip(".") for forms in LEGAL_FORM_SPELLINGS for f in forms)
 _LEGAL_FORM_END = re.compile(r"(?i)(?<=[\s,])(" + "|".join(
     sorted((re.escape(f) for forms in LEGAL_FORM_SPELLINGS for f in forms), key=len, reverse=True)) + r")$")
 
@@ -309,10 +311,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 class EntityExtractor:
-    """Finds the entities of texts; build once (a few hundred ms), then call per batch."""
+    """Finds the entities of texts; build once (a few hundred ms), then call per batch.
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    ``unlisted_names`` adds the companies no catalogue lists, found by a name's shape and context
+    (``org_names``); where such a name and a catalogue alias start at one word, the catalogue's entity wins,
+    unless the catalogue matched one word of a longer name of another company ("Alliant" in "Alliant
+    Insurance Services" is not Alliant Energy)."""
+
+    def __init__(self, catalogue: Catalogue, unlisted_names: bool = True) -> None:
         self.catalogue = catalogue
+        self._unlisted = UnlistedNameFinder() if unlisted_names else None
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for alias in catalogue.aliases():
             self._automaton.add_word(alias.text.lower(), alias)
@@ -325,12 +333,12 @@ class EntityExtractor:
 
     def extract(self, text: str) -> list[Mention]:
         """The entity mentions of one text, left to right, without overlaps (the longest match wins)."""
-        candidates: list[tuple[int, int, str]] = []
+        candidates: list[tuple[int, int, Entity]] = []
         for match in CASHTAG.finditer(text):
-            candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1)).id))
+            candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1))))
         if ":" in text:
             for match in EXCHANGE_TICKER.finditer(text):
-                candidates.append((match.start(1), match.end(1), self.catalogue.entity_for_ticker(match.group(1)).id))
+                candidates.append((match.start(1), match.end(1), self.catalogue.entity_for_ticker(match.group(1))))
         lowered = text.lower()
         if len(lowered) != len(text):  # a few characters lower-case to two; keep offsets aligned
             lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
@@ -355,23 +363,48 @@ class EntityExtractor:
                 elif alias.case == "title" and (_after_capitalised_word(text, start) or _before_name_word(text, end)
                                                 or not all(s.isupper() for a, s in zip(alias.text, surface) if a.isupper())):
                     continue
-                candidates.append((start, end, alias.entity_id))
+                candidates.append((start, end, self.catalogue.entities[alias.entity_id]))
+        if self._unlisted is not None:
+            candidates.extend(self._unlisted_candidates(text, candidates))
         return self._resolve(candidates)
+
+    def _unlisted_candidates(self, text: str, listed: list[tuple[int, int, Entity]]) -> list[tuple[int, int, Entity]]:
+        by_start = {start: (end, entity) for start, end, entity in listed}
+        found = []
+        for name in self._unlisted.find(text):
+            entity = (self.catalogue.entity_for_ticker(name.symbol) if name.symbol
+                      else Entity(name.entity_id, name.name, "organisation"))
+            held = by_start.get(name.start)
+            if held is not None:
+                end, listed_entity = held
+                one_word = " " not in text[name.start:end].strip()
+                if (not one_word or end >= name.end or _same_company(listed_entity.name, name.name)
+                        or _LEGAL_FORM_END.fullmatch(text[end:name.end].lstrip(" ,")) or
+                        text[end:name.end].strip(" ,.").lower() in _LEGAL_FORMS):
+                    continue  # "Deutsche Bank Securities" stays Deutsche Bank; "Wynn Resorts" is WYNN's; "Anthem, Inc." too
+            found.append((name.start, name.end, entity))
+        return found
 
     def extract_batch(self, texts: Sequence[str]) -> list[list[Mention]]:
         return [self.extract(text) for text in texts]
 
-    def _resolve(self, candidates: list[tuple[int, int, str]]) -> list[Mention]:
-        candidates.sort(key=lambda c: (c[0], c[0] - c[1]))
+    @staticmethod
+    def _resolve(candidates: list[tuple[int, int, Entity]]) -> list[Mention]:
+        candidates.sort(key=lambda c: (c[0], c[0] - c[1]))  # stable: at one span, the catalogue's came first
         mentions: list[Mention] = []
         reached = 0
-        for start, end, entity_id in candidates:
+        for start, end, entity in candidates:
             if start < reached:
                 continue
-            entity = self.catalogue.entities.get(entity_id) or self.catalogue.entity_for_ticker(entity_id)
             mentions.append(Mention(entity.id, entity.name, start, end))
             reached = end
         return mentions
+
+
+def _same_company(listed_name: str, found_name: str) -> bool:
+    """ "Wynn Resorts, Limited" and "Wynn Resorts": one name, with or without its legal form."""
+    listed, found = slug(listed_name), slug(found_name)
+    return listed == found or listed.startswith(found + "-") or found.startswith(listed + "-")
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
@@ -447,8 +480,8 @@ def watchlist_ids(path: Path) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4)
-def _cached_extractor(watchlist: Path, mtime: float) -> EntityExtractor:
-    return EntityExtractor(Catalogue.load(watchlist=watchlist))
+def _cached_extractor(watchlist: Path, mtime: float, unlisted_names: bool) -> EntityExtractor:
+    return EntityExtractor(Catalogue.load(watchlist=watchlist), unlisted_names=unlisted_names)
 
 
 def load_extractor(settings: Settings) -> EntityExtractor:
@@ -458,4 +491,4 @@ def load_extractor(settings: Settings) -> EntityExtractor:
         mtime = path.stat().st_mtime
     except OSError as exc:
         raise EntityError(f"cannot read the watchlist {path}: {exc.strerror}; set RISKPULSE_WATCHLIST_FILE") from None
-    return _cached_extractor(path, mtime)
+    return _cached_extractor(path, mtime, settings.entities_unlisted)

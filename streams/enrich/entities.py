@@ -41,7 +41,7 @@ import yaml
 from riskpulse.core import RiskPulseError
 from riskpulse.core.resources import deploy_file
 from riskpulse.core.settings import Settings
-from riskpulse.streams.enrich.org_names import UnlistedNameFinder, slug
+from riskpulse.streams.enrich.org_names import NAME_HEADS, UnlistedNameFinder, slug
 
 log = logging.getLogger("riskpulse.entities")
 
@@ -62,6 +62,7 @@ PRIORITY = {"watchlist": 0, "curated": 1, "reference": 2}
 HYPHENATED = re.compile(r"(?<=[A-Za-z]{2})-(?=[A-Za-z]{2})")  # "Coca-Cola", not "T-Mobile" or "WD-40"
 ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 CAMEL_CASE = re.compile(r"^[A-Z][a-z]+[A-Z]")  # "TransUnion", "BlackRock", not "NVIDIA" or "eBay"
+NEXT_ANY_WORD = re.compile(r" (\w+)")
 NEXT_WORD = re.compile(r" ([A-Z][a-z]+)\b")
 NAME_WORDS = frozenset("group bank institute management holdings partners capital fund funds trust services association "
                        "council foundation institution institutions university agency authority".split())
@@ -379,9 +380,11 @@ class EntityExtractor:
                 end, listed_entity = held
                 one_word = " " not in text[name.start:end].strip()
                 if (not one_word or end >= name.end or _same_company(listed_entity.name, name.name)
+                        or not _next_word_is_head(text, end)
                         or _LEGAL_FORM_END.fullmatch(text[end:name.end].lstrip(" ,")) or
                         text[end:name.end].strip(" ,.").lower() in _LEGAL_FORMS):
-                    continue  # "Deutsche Bank Securities" stays Deutsche Bank; "Wynn Resorts" is WYNN's; "Anthem, Inc." too
+                    continue  # "Deutsche Bank Securities" stays Deutsche Bank; "Wynn Resorts" is WYNN's; "Anthem, Inc.",
+                    # "Expro Secures Integrated Services" too; "Alliant Insurance Services" is not Alliant Energy
             found.append((name.start, name.end, entity))
         return found
 
@@ -401,10 +404,16 @@ class EntityExtractor:
         return mentions
 
 
+def _next_word_is_head(text: str, end: int) -> bool:
+    following = NEXT_ANY_WORD.match(text, end)
+    return following is not None and following.group(1).lower() in NAME_HEADS
+
+
 def _same_company(listed_name: str, found_name: str) -> bool:
-    """ "Wynn Resorts, Limited" and "Wynn Resorts": one name, with or without its legal form."""
+    """ "Wynn Resorts, Limited" and "Wynn Resorts": one name, the catalogue's in full or without its legal form
+    (a longer found name is another company's: "Avista Therapeutics" is not Avista)."""
     listed, found = slug(listed_name), slug(found_name)
-    return listed == found or listed.startswith(found + "-") or found.startswith(listed + "-")
+    return listed == found or listed.startswith(found + "-")
 
 
 def _bounded(text: str, start: int, end: int) -> bool:

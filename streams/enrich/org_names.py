@@ -41,7 +41,7 @@ NAME_HEADS = frozenset("""bank bancorp bancshares bankshares bancorporation capi
     petroleum advisors advisers investments mortgage lending solutions industries enterprises communications
     telecom logistics shipping automotive holdings holding group trust acquisition hotels resorts casinos studios
     brewing beverages robotics aerospace utilities chemicals materials steel apparel restaurants biotechnology
-    medical wireless interactive pharmacy""".split())
+    medical wireless interactive pharmacy services""".split())
 # Heads of public bodies, not companies ("European Central Bank", "World Bank", "Reserve Bank of India").
 PUBLIC_BODIES = frozenset("central reserve world development federal national export-import investment".split())
 # Words that end a run: a name does not span them ("Stocks Rally As Energy", "Why Investors").
@@ -63,6 +63,7 @@ NOT_COMPANIES = frozenset("""nasdaq dow s&p s&amp;p ftse dax cac nikkei hang sen
     ether ethereum btc eth crypto gold silver oil brent crude copper wheat gas treasuries treasury yields dollar euro
     yen pound sterling yuan rupee ruble lira peso stocks shares futures bonds market markets wall street europe asia
     fed ecb dividend insider growth value tech penny meme chip chips bank banks retail""".split())
+RARE_WORD_ZIPF = 3.5  # "Nordisk", "Blizzard"; not "Announces" (3.9) or "Secures"
 COMMON_WORD_ZIPF = 4.0  # "rally", "energy", "gold" are above; "Akoustis", "Maersk", "Yellen" below
 COMPANY_AFTER = re.compile(
     r"(?:['’]s)?\s+(?:shares?\b|stock\b|ipo\b|earnings\b|revenue\b|"
@@ -97,7 +98,13 @@ LEGAL_FORM_END = re.compile(rf",?\s+(?:{_LEGAL_FORM})$", re.IGNORECASE)
 WORD = re.compile(r"\b[A-Za-z]{3,}\b")  # the words that tell a shout's capitals
 LONG_WORD = re.compile(r"\b[A-Za-z]{4,}\b")  # and a headline's
 COINED = re.compile(r"^(?!(?:Mc|Mac|De|Di|Le|La|Van|Von|Du|O)[A-Z])[A-Z][a-z]+(?:[A-Z][a-z]+)+$")
-COINED_IN_TEXT = re.compile(r"(?<![\w$#@])[A-Z][a-z]+[A-Z][a-z]")
+# The sides of "Mergers & Acquisitions", "Oil & Gas", "Research & Development": pairs of a trade's words, no firm.
+GENERIC_PAIR_WORDS = frozenset("""mergers acquisitions research development oil gas food beverage beverages health safety
+    sales marketing terms conditions profit loss arts crafts banking finance fixed income energy utilities trading
+    investment investments wealth management risk compliance media entertainment technology science sciences education
+    training travel leisure real estate insurance pensions commodities metals mining retail consumer goods services
+    products solutions strategy operations tax audit legal regulatory private equity venture capital credit debt""".split())
+INNER_CAPITAL_IN_TEXT = re.compile(r"[a-z][A-Z][a-z]")
 GENERIC_COINED = frozenset("""healthcare biopharma biosciences biopharmaceuticals biotech agtech medtech fintech proptech
     insurtech regtech edtech healthtech cleantech greentech smallcap midcap largecap megacap natgas opex capex nextgen
     airtags airpods bulletshares quicktake ecommerce""".split())
@@ -145,28 +152,36 @@ def is_common_word(word: str) -> bool:
     return zipf_frequency(word, "en") >= COMMON_WORD_ZIPF
 
 
+@lru_cache(maxsize=65536)
+def is_rare_word(word: str) -> bool:
+    """Rare enough to be part of a name it follows ("Novo Nordisk"), unlike a headline's verb ("Announces")."""
+    return zipf_frequency(word, "en") < RARE_WORD_ZIPF
+
+
 class UnlistedNameFinder:
     """Finds company names by their shape and context (see the module docstring); stateless, thread-safe."""
 
-    def __init__(self, common_word: Callable[[str], bool] = is_common_word) -> None:
-        self._common = common_word
+    def __init__(self, common_word: Callable[[str], bool] = is_common_word,
+                 rare_word: Callable[[str], bool] = is_rare_word) -> None:
+        self._common, self._rare = common_word, rare_word
 
     def find(self, text: str) -> list[OrgName]:
-        near, percents = self._evidence(text)
-        if not near and not percents:
-            return []  # most texts: no head word, legal form, symbol or company context anywhere
         if "http" in text or "#" in text or "@" in text or "www." in text:
             words_only = URL.sub(_blank, text)
         else:
             words_only = text
+        near, percents = self._evidence(words_only)
+        if not near and not percents:
+            return []  # many texts: no head word, legal form, symbol or company context anywhere
         found: list[OrgName] = []
         title_case = _TitleCase(words_only)
-        for span in RUN.finditer(words_only):
-            start, end = span.span()
-            if not (_any_between(near, start - 4, end + 4) or _any_between(percents, end, end + 24)):
-                continue
-            for run in _split(words_only, start, end):
-                found.extend(self._from_run(text, run, title_case))
+        for low, high in _windows(near, percents, len(text)):
+            for span in RUN.finditer(words_only, low, high):
+                start, end = span.span()
+                if not (_any_between(near, start - 20, end + 4) or _any_between(percents, end, end + 24)):
+                    continue
+                for run in _split(words_only, start, end):
+                    found.extend(self._from_run(text, run, title_case, near, percents))
         return [] if found and _shouting(words_only) else found
 
     def _evidence(self, text: str) -> tuple[list[int], list[int]]:
@@ -180,19 +195,20 @@ class UnlistedNameFinder:
             near.extend(match.start() for match in SYMBOL_AFTER.finditer(text))
         if "&" in text:
             near.extend(match.start() for match in re.finditer(r" &(?:amp;)? ", text))
-        near.extend(match.start() for match in COINED_IN_TEXT.finditer(text))
+        near.extend(match.start() for match in INNER_CAPITAL_IN_TEXT.finditer(text))
         near.sort()
         percents = [i for i, ch in enumerate(text) if ch == "%"] if "%" in text else []
         return near, percents
 
     # --- the kinds of evidence ------------------------------------------------------------------
-    def _from_run(self, text: str, run: list[_Token], title_case: _TitleCase | bool) -> list[OrgName]:
-        headed = _headed(run)
+    def _from_run(self, text: str, run: list[_Token], title_case: _TitleCase | bool, near: list[int],
+                  percents: list[int]) -> list[OrgName]:
+        headed = _headed(run, title_case)
         if headed is not None:
             words, legal = headed
-            if (len(words) > 2 and title_case and _sentence_initial(text, words[0]) and self._common(words[0].lower)
+            if (len(words) > 2 and _sentence_initial(text, words[0]) and self._common(words[0].lower)
                     and any(not self._common(w.lower) for w in words[1:-1])):
-                words = words[1:]  # "Largest Ceragon Networks": a headline's first word
+                words = words[1:]  # "Largest Ceragon Networks", "Former Wynn Resorts": a sentence's first word
             if (self._plausible(text, words, legal, title_case) or self._symbol(text, words)
                     or self._in_company_context(text, words)):
                 return [self._name(text, words, self._symbol(text, words))]
@@ -208,9 +224,12 @@ class UnlistedNameFinder:
                 return []  # "ICE Benchmark Administration" (the symbol's own company), "Special Opportunities Fund"
             return [self._name(text, words, symbol)]
         for i in range(len(run)):  # "Maersk CFO …", "HanesBrands Reports Full-Year …": the context may sit inside the run
-            last = run[i]
-            if not (COMPANY_AFTER.match(text, last.start + len(last.bare))
-                    or (i == len(run) - 1 and COMPANY_BEFORE.search(text, max(0, run[0].start - 40), run[0].start))):
+            end = run[i].start + len(run[i].bare)
+            before = i == len(run) - 1 and _any_between(near, run[0].start - 20, run[0].start - 1)
+            if not (_any_between(near, end, end + 4) or _any_between(percents, end, end + 24) or before):
+                continue  # no context word or "%" next to it: the regexes below cannot match
+            if not (COMPANY_AFTER.match(text, end)
+                    or (before and COMPANY_BEFORE.search(text, max(0, run[0].start - 40), run[0].start))):
                 continue
             words = self._core(text, run[:i + 1], title_case)
             if not words or _is_symbol_itself(words):
@@ -220,7 +239,11 @@ class UnlistedNameFinder:
             if self._in_company_context(text, words) or (i == len(run) - 1 and not _owner(text, words)
                                                          and COMPANY_BEFORE.search(text, max(0, words[0].start - 40), words[0].start)):
                 return [self._name(text, words)]
-        return self._partnership(text, run, title_case) or self._coined(text, run)
+        if "&" in text[run[0].start:run[-1].end] and not title_case and (found := self._partnership(text, run, title_case)):
+            return found
+        if INNER_CAPITAL_IN_TEXT.search(text, run[0].start, run[-1].end):
+            return self._coined(text, run)
+        return []
 
     def _partnership(self, text: str, run: list[_Token], title_case: _TitleCase | bool) -> list[OrgName]:
         """ "Kirkland & Ellis", "Marks & Spencer": names joined by "&" where a side is no common word ("Mergers &
@@ -229,7 +252,8 @@ class UnlistedNameFinder:
             if word.lower in ("&", "&amp;") and 0 < i < len(run) - 1 and run[i + 1].capitalised:
                 left = self._core(text, run[:i], title_case)
                 right = self._extend(run, i + 2, [run[i + 1]])
-                if left and any(not self._common(w.lower) for w in (*left, *right)):
+                if left and all(any(w.lower not in GENERIC_PAIR_WORDS for w in side) for side in (left, right)) \
+                        and any(not self._common(w.lower) for w in (*left, *right)):
                     return [self._name(text, [*left, word, *right])]
         return []
 
@@ -246,7 +270,7 @@ class UnlistedNameFinder:
         forms and uncommon words that follow belong to it ("Eventbrite Needs …" stops at "Needs")."""
         words = list(words)
         while size < len(run) and not words[-1].closes_run and (
-                run[size].lower in NAME_HEADS or run[size].lower in LEGAL_FORMS or not self._common(run[size].lower)):
+                run[size].lower in NAME_HEADS or run[size].lower in LEGAL_FORMS or self._rare(run[size].lower)):
             words.append(run[size])
             size += 1
         return words
@@ -308,13 +332,21 @@ def _blank(match: re.Match) -> str:
     return " " * len(match.group())
 
 
-def _headed(run: list[_Token]) -> tuple[list[_Token], bool] | None:
-    """The run up to its last legal form or head word, and whether that is a legal form; None without one."""
-    for i in range(len(run) - 1, 0, -1):
+def _headed(run: list[_Token], title_case: _TitleCase | bool) -> tuple[list[_Token], bool] | None:
+    """The run up to its last legal form or head word, and whether that is a legal form; None without one. In a
+    headline the first head ends the name: its later capitals are the headline's ("Avista Therapeutics Partners
+    with Roche")."""
+    order = range(len(run) - 1, 0, -1)
+    if len(run) > 2 and title_case:
+        order = range(1, len(run))
+    for i in order:
         head = run[i].lower
         if head in LEGAL_FORMS or (head in NAME_HEADS and run[i].capitalised):
             if i + 1 < len(run) and run[i + 1].lower in NOT_AFTER_HEAD:
                 return None
+            while i + 1 < len(run) and run[i + 1].lower in LEGAL_FORMS:  # "The First Bancshares, Inc."
+                i += 1
+                head = run[i].lower
             words = _trim(run[:i + 1])
             return (words, head in LEGAL_FORMS) if len(words) >= 2 else None
     return None
@@ -360,6 +392,20 @@ def _shouting(text: str) -> bool:
     """Most words in capitals: no capital is evidence of anything."""
     words = WORD.findall(text)
     return len(words) >= 4 and sum(map(str.isupper, words)) >= 0.7 * len(words)
+
+
+def _windows(near: list[int], percents: list[int], length: int) -> list[tuple[int, int]]:
+    """The stretches of text a name with evidence at ``near`` (or a price move's "%") can lie in, merged: a name
+    reaches back at most ~120 characters from its head or context word and ends before its "%"."""
+    spans = sorted([(max(0, p - 120), min(length, p + 40)) for p in near]
+                   + [(max(0, p - 60), p) for p in percents])
+    merged: list[tuple[int, int]] = []
+    for low, high in spans:
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
 
 
 def _any_between(positions: list[int], low: int, high: int) -> bool:

@@ -32,6 +32,7 @@ from wordfreq import zipf_frequency
 # Legal forms close a name whatever its words; with their dot or without ("Corp", "Corp.").
 LEGAL_FORMS = frozenset("""inc inc. incorporated corp corp. corporation co. llc l.l.c. ltd ltd. limited plc p.l.c. sa s.a.
     ag nv n.v. se asa gmbh lp l.p. llp spa s.p.a. bhd tbk oyj ab sarl pty pte""".split())
+LOWER_CASE_LEGAL_FORMS = frozenset("inc inc. incorporated corp corp. corporation llc l.l.c. ltd ltd. limited plc".split())
 # Words companies end their names with; in lower-case prose they are ordinary words, so they need capitals.
 NAME_HEADS = frozenset("""bank bancorp bancshares bankshares bancorporation capital partners investors securities
     therapeutics pharmaceuticals pharma biopharma biotech biosciences bioscience biologics diagnostics genomics
@@ -188,7 +189,9 @@ class UnlistedNameFinder:
         """Where a name could end or start: head words, legal forms and context words (one Aho-Corasick pass),
         symbols beside a name; and where a price move's "%" is. Runs of capitals far from all of them are no
         company this finder could show, and are never tokenised."""
-        near = [last - length + 1 for last, length in _TRIGGERS.iter(text)]
+        near = [last - length + 1 for last, length in _TRIGGERS.iter(text)
+                if (last + 1 == len(text) or not text[last + 1].isalnum())
+                and (last - length < 0 or not text[last - length].isalnum())]  # whole words: not "se" in "these"
         if "$" in text:
             near.extend(match.end() for match in SYMBOL_LEAD.finditer(text))
         if "(" in text:
@@ -414,13 +417,16 @@ def _any_between(positions: list[int], low: int, high: int) -> bool:
 
 
 def _triggers() -> ahocorasick.Automaton:
-    """Heads as names write them ("Bancshares", "BANCSHARES"), legal forms and context words in any of three cases."""
+    """Heads as names write them ("Bancshares", "BANCSHARES"), context words in any of three cases, legal forms
+    capitalised or upper case (lower case only the long ones complaints write: "capio partners llc"; "sa", "ag"
+    in lower case are inside every other word)."""
     automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
     for word in NAME_HEADS:
         automaton.add_word(word[0].upper() + word[1:])
         automaton.add_word(word.upper())
     for word in (*LEGAL_FORMS, *CONTEXT_WORDS):
-        for spelling in (word, word[0].upper() + word[1:], word.upper()):
+        lower = (word,) if word in CONTEXT_WORDS or word in LOWER_CASE_LEGAL_FORMS else ()
+        for spelling in (*lower, word[0].upper() + word[1:], word.upper()):
             automaton.add_word(spelling)
     automaton.make_automaton()
     return automaton

@@ -10,6 +10,7 @@ words around it, each way with its own evidence:
   MDGS)" — the name is linked to that symbol's entity when its letters spell the symbol in order;
 * **a company's context**: "Intelsat's stock", "Endonovo up 35%", "shares of Akoustis", "Berenberg
   reiterates", "Paddock emerges from Chapter 11": words that follow companies and not people;
+* **a trade's noun before it**: "elevator maker Kone", "mortgage servicer Ocwen", "supplier Prevent";
 * **a partnership**: "Kirkland & Ellis" (in prose; "Mergers & Acquisitions" is a trade, not a firm);
 * **a coined word**: "TikTok", "HanesBrands" (not a sector's "FinTech" or a surname's "McDonald").
 
@@ -90,6 +91,18 @@ CONTEXT_WORDS = frozenset([
     administration insolvency upgrades downgrades reiterates initiates maintains reaffirms reports posts declares
     files prices acquires buys emerges enters""".split(),
     "to acquire", "to buy", "to merge", "shares of", "stake in", "merger with", "acquisition of", "takeover of"])
+# "elevator maker Kone", "power utility Eskom", "mortgage servicer Ocwen": a trade's noun, in lower case, right
+# before a name says what the name is.
+# (Not "producer", "developer", "broker", "collector": people's jobs too, "media producer Sara Fischer".)
+DESCRIPTORS = frozenset("""firm company maker automaker carmaker chipmaker drugmaker lender bank insurer reinsurer
+    airline carrier retailer utility supplier manufacturer miner startup start-up brokerage conglomerate subsidiary
+    servicer provider distributor homebuilder fintech issuer""".split())
+DESCRIPTOR_BEFORE = re.compile(r"(?<![\w-])(?<!policy )(?<!decision )(?<!deal )(?<!film )(?:"  # a policy maker is a person
+                               + "|".join(sorted(DESCRIPTORS, key=len, reverse=True)) + r") $")
+# Capitalised words after a descriptor that are no name: titles, days, months ("the firm's Chief", "bank Monday").
+NOT_NAME_WORDS = frozenset("""president ceo cfo chief chairman chairwoman director minister senator governor mr mrs ms dr
+    monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
+    september october november december i""".split())
 COMPANY_BEFORE = re.compile(r"(?:shares of|stake in|merger with|acquisition of|takeover of)\s+$", re.IGNORECASE)
 _SYMBOL_LEAD = r"\$([A-Z]{1,6})(?:\.[A-Z]{1,3})?\s*(?:[-–:|]|\([^)]*\)\s*[-–:]?)\s*"
 SYMBOL_LEAD = re.compile(_SYMBOL_LEAD)
@@ -222,6 +235,9 @@ class UnlistedNameFinder:
                     or self._in_company_context(text, words)):
                 return [self._name(text, words, self._symbol(text, words))]
             return []
+        described = self._described(text, run)
+        if described:
+            return described
         spelt = ("$" in text and SYMBOL_BEFORE.search(text, max(0, run[0].start - 60), run[0].start)) or "(" in text
         for size in range(1, min(len(run), 5) + 1 if spelt else 0):  # "$IOFB - Iowa First …": the shortest that spells it
             words = _trim(run[:size])
@@ -253,6 +269,25 @@ class UnlistedNameFinder:
         if INNER_CAPITAL_IN_TEXT.search(text, run[0].start, run[-1].end):
             return self._coined(text, run)
         return []
+
+    def _described(self, text: str, run: list[_Token]) -> list[OrgName]:
+        """ "Finnish elevator maker Kone cuts …", "auto parts supplier Prevent sues …": the name a trade's noun
+        introduces, up to its first function word (one common word is a name here: the noun says so)."""
+        if not DESCRIPTOR_BEFORE.search(text, max(0, run[0].start - 16), run[0].start):
+            return []
+        words: list[_Token] = []
+        for word in run[:4]:
+            if word.lower in NOT_NAME_WORDS or word.lower in NOT_COMPANIES or _cuts([word], 0) or (
+                    word.lower in FUNCTION_WORDS and word.lower not in CONNECTORS):
+                break
+            words.append(word)
+            if word.closes_run:
+                break
+        while words and words[-1].lower in CONNECTORS:
+            words.pop()
+        if not words or _is_symbol_itself(words) or _owner(text, words):
+            return []
+        return [self._name(text, words)]
 
     def _partnership(self, text: str, run: list[_Token], title_case: _TitleCase | bool) -> list[OrgName]:
         """ "Kirkland & Ellis", "Marks & Spencer": names joined by "&" where a side is no common word ("Mergers &
@@ -430,6 +465,8 @@ def _triggers() -> ahocorasick.Automaton:
     for word in NAME_HEADS:
         automaton.add_word(word[0].upper() + word[1:])
         automaton.add_word(word.upper())
+    for word in DESCRIPTORS:
+        automaton.add_word(word)
     for word in (*LEGAL_FORMS, *CONTEXT_WORDS):
         lower = (word,) if word in CONTEXT_WORDS or word in LOWER_CASE_LEGAL_FORMS else ()
         for spelling in (*lower, word[0].upper() + word[1:], word.upper()):

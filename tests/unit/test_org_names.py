@@ -112,3 +112,21 @@ def test_an_unlisted_name_that_starts_with_another_companys_word_is_its_own(extr
 def test_unlisted_names_can_be_switched_off():
     plain = EntityExtractor(Catalogue.load(), unlisted_names=False)
     assert plain.extract("Iowa First Bancshares reports Q4 results") == []
+
+
+@pytest.mark.parametrize(("text", "surface"), [
+    ("Finnish elevator maker Kone cuts 2022 outlook after weak China sales", "Kone"),
+    ("Auto parts supplier Prevent sues Volkswagen for damages", "Prevent"),  # one common word: the noun says so
+    ("My mortgage servicer Ocwen has been trying to foreclose", "Ocwen"),
+])
+def test_a_trades_noun_introduces_a_name(finder, text, surface):
+    assert [found for found, _ in _names(finder, text)] == [surface]
+
+
+@pytest.mark.parametrize("text", [
+    "Bank of England policy maker Michael Saunders dismisses calls for cuts",  # a policy maker is a person
+    "The firm Monday said it would appeal",
+    "Axios media producer Sara Fischer on the lawsuit",
+])
+def test_a_persons_title_or_a_day_after_a_trades_noun_is_no_name(finder, text):
+    assert _names(finder, text) == []

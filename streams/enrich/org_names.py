@@ -11,6 +11,8 @@ words around it, each way with its own evidence:
 * **a company's context**: "Intelsat's stock", "Endonovo up 35%", "shares of Akoustis", "Berenberg
   reiterates", "Paddock emerges from Chapter 11": words that follow companies and not people;
 * **a trade's noun before it**: "elevator maker Kone", "mortgage servicer Ocwen", "supplier Prevent";
+* **a headline's obscure subject**: "Jetcraft Strengthens …", "$SABR - Avianca signs …" (an obscure word
+  before what companies do: announces, appoints, raises; not "says");
 * **a partnership**: "Kirkland & Ellis" (in prose; "Mergers & Acquisitions" is a trade, not a firm);
 * **a coined word**: "TikTok", "HanesBrands" (not a sector's "FinTech" or a surname's "McDonald").
 
@@ -103,6 +105,13 @@ DESCRIPTOR_BEFORE = re.compile(r"(?<![\w-])(?<!policy )(?<!decision )(?<!deal )(
 NOT_NAME_WORDS = frozenset("""president ceo cfo chief chairman chairwoman director minister senator governor mr mrs ms dr
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
     september october november december i""".split())
+# What a company does in a headline's first words ("Kolibri Announces …", "Greystar raises …"); not what
+# people do ("says", "joins", "wins"), so an obscure surname before them is not taken for a company.
+HEADLINE_VERBS = frozenset("""announces appoints names expands launches receives signs hires achieves introduces
+    selects sells acquires buys completes closes enters extends secures strengthens prepares promotes unveils opens
+    declares raises reports posts prices files issues agrees lands integrates partners releases deploys debuts
+    rolls ships recalls delays suspends withdraws lays cuts slashes trims boosts lifts lowers""".split())
+OBSCURE_WORD_ZIPF = 2.0  # "Kolibri", "Jetcraft", "Greystar"; "Yellen" (2.7), "Musk" are above
 COMPANY_BEFORE = re.compile(r"(?:shares of|stake in|merger with|acquisition of|takeover of)\s+$", re.IGNORECASE)
 _SYMBOL_LEAD = r"\$([A-Z]{1,6})(?:\.[A-Z]{1,3})?\s*(?:[-–:|]|\([^)]*\)\s*[-–:]?)\s*"
 SYMBOL_LEAD = re.compile(_SYMBOL_LEAD)
@@ -218,6 +227,8 @@ class UnlistedNameFinder:
         if "&" in text:
             near.extend(match.start() for match in re.finditer(r" &(?:amp;)? ", text))
         near.extend(match.start() for match in INNER_CAPITAL_IN_TEXT.finditer(text))
+        if text[:1].isupper():
+            near.append(0)  # a headline's subject ("Jetcraft Strengthens …")
         near.sort()
         percents = [i for i, ch in enumerate(text) if ch == "%"] if "%" in text else []
         return near, percents
@@ -235,7 +246,7 @@ class UnlistedNameFinder:
                     or self._in_company_context(text, words)):
                 return [self._name(text, words, self._symbol(text, words))]
             return []
-        described = self._described(text, run)
+        described = self._described(text, run) or self._headline_subject(text, run)
         if described:
             return described
         spelt = ("$" in text and SYMBOL_BEFORE.search(text, max(0, run[0].start - 60), run[0].start)) or "(" in text
@@ -288,6 +299,18 @@ class UnlistedNameFinder:
         if not words or _is_symbol_itself(words) or _owner(text, words):
             return []
         return [self._name(text, words)]
+
+    def _headline_subject(self, text: str, run: list[_Token]) -> list[OrgName]:
+        """ "Jetcraft Strengthens US Footprint …", "$SABR - Avianca signs …": an obscure word opening a sentence,
+        followed by what companies do, is a company."""
+        first = run[0]
+        if first.closes_run and first.bare == first.text:
+            return []
+        following = _FOLLOWING_WORD.match(text, first.end)
+        if (following is None or following.group(1).lower() not in HEADLINE_VERBS or first.bare.isupper()
+                or not _sentence_initial(text, first) or zipf_frequency(first.lower, "en") >= OBSCURE_WORD_ZIPF):
+            return []
+        return [self._name(text, [first])]
 
     def _partnership(self, text: str, run: list[_Token], title_case: _TitleCase | bool) -> list[OrgName]:
         """ "Kirkland & Ellis", "Marks & Spencer": names joined by "&" where a side is no common word ("Mergers &
@@ -508,6 +531,9 @@ def _sentence_initial(text: str, token: _Token) -> bool:
     before = text[:token.start].rstrip()
     before = re.sub(r"(?:\$[A-Za-z.]+\s*)+$", "", before).rstrip()  # "$IOFB $XYZ Iowa …"
     return not before or before[-1] in ".!?:;-–|\"“(*•"
+
+
+_FOLLOWING_WORD = re.compile(r"(?:['’]s)? ([A-Za-z]+)\b")
 
 
 def _owner(text: str, words: list[_Token]) -> bool:

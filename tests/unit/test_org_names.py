@@ -130,3 +130,20 @@ def test_a_trades_noun_introduces_a_name(finder, text, surface):
 ])
 def test_a_persons_title_or_a_day_after_a_trades_noun_is_no_name(finder, text):
     assert _names(finder, text) == []
+
+
+@pytest.mark.parametrize(("text", "surface"), [
+    ("Jetcraft Strengthens US Footprint With Americas Sales Executive Appointments", "Jetcraft"),
+    ("$SABR - Avianca signs multiyear distribution agreement with Sabre", "Avianca"),
+])
+def test_an_obscure_word_doing_what_companies_do_opens_a_headline(finder, text, surface):
+    assert surface in [found for found, _ in _names(finder, text)]
+
+
+@pytest.mark.parametrize("text", [
+    "Kotecki says rates will rise next year",  # people speak; companies announce
+    "Countercyclical sectors trade ahead of the open",  # no company's verb follows
+    "Reuters Announces a new editor",  # a well-known word is not obscure: the catalogue names what it should
+])
+def test_a_headlines_first_word_without_a_companys_verb_is_no_name(finder, text):
+    assert [found for found, _ in _names(finder, text)] == []

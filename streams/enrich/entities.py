@@ -372,7 +372,7 @@ class EntityExtractor:
     def _unlisted_candidates(self, text: str, listed: list[tuple[int, int, Entity]]) -> list[tuple[int, int, Entity]]:
         by_start = {start: (end, entity) for start, end, entity in listed}
         found = []
-        for name in self._unlisted.find(text):
+        for name in self._unlisted.find(text, [(start, end) for start, end, _ in listed]):
             entity = (self.catalogue.entity_for_ticker(name.symbol) if name.symbol
                       else Entity(name.entity_id, name.name, "organisation"))
             held = by_start.get(name.start)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -138,6 +138,12 @@ GENERIC_COINED = frozenset("""healthcare biopharma biosciences biopharmaceutical
     insurtech regtech edtech healthtech cleantech greentech smallcap midcap largecap megacap natgas opex capex nextgen
     airtags airpods bulletshares quicktake ecommerce""".split())
 INNER_CAPITAL = re.compile(r"^[a-z]+[A-Z]")  # "ironSource", "eBay"
+AMPERSAND = re.compile(r" &(?:amp;)? ")
+TRAILING_CASHTAGS = re.compile(r"(?:\$[A-Za-z.]+\s*)+$")
+NEXT_INITIAL = re.compile(r"\s+(\w)")
+NOT_ALNUM = re.compile(r"[^a-z0-9]")
+# A headline's first word and the word after it ("$SABR - Avianca signs …"): where its obscure subject would be.
+HEADLINE_OPENING = re.compile(r"(?:\$[A-Z.]+\s*(?:[-–:|]\s*)?)*([A-Za-z][\w.&-]*)(?:['’]s)? ([A-Za-z]+)")
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,9 @@ class UnlistedNameFinder:
                  rare_word: Callable[[str], bool] = is_rare_word) -> None:
         self._common, self._rare = common_word, rare_word
 
-    def find(self, text: str) -> list[OrgName]:
+    def find(self, text: str, known: Sequence[tuple[int, int]] = ()) -> list[OrgName]:
+        """The company names of ``text``; runs of capitals inside a ``known`` span (the catalogue's matches) are
+        skipped: a name found there would lose to the catalogue's anyway."""
         if "http" in text or "#" in text or "@" in text or "www." in text:
             words_only = URL.sub(_blank, text)
         else:
@@ -208,6 +216,8 @@ class UnlistedNameFinder:
             for span in RUN.finditer(words_only, low, high):
                 start, end = span.span()
                 if not (_any_between(near, start - 20, end + 4) or _any_between(percents, end, end + 24)):
+                    continue
+                if any(low_known <= start and end <= high_known for low_known, high_known in known):
                     continue
                 for run in _split(words_only, start, end):
                     found.extend(self._from_run(text, run, title_case, near, percents))
@@ -225,10 +235,11 @@ class UnlistedNameFinder:
         if "(" in text:
             near.extend(match.start() for match in SYMBOL_AFTER.finditer(text))
         if "&" in text:
-            near.extend(match.start() for match in re.finditer(r" &(?:amp;)? ", text))
+            near.extend(match.start() for match in AMPERSAND.finditer(text))
         near.extend(match.start() for match in INNER_CAPITAL_IN_TEXT.finditer(text))
-        if text[:1].isupper():
-            near.append(0)  # a headline's subject ("Jetcraft Strengthens …")
+        opening = HEADLINE_OPENING.match(text)
+        if opening is not None and opening.group(2).lower() in HEADLINE_VERBS:
+            near.append(opening.start(1))  # a headline's subject ("Jetcraft Strengthens …")
         near.sort()
         percents = [i for i, ch in enumerate(text) if ch == "%"] if "%" in text else []
         return near, percents
@@ -529,7 +540,7 @@ def _cuts(words: list[_Token], i: int) -> bool:
 def _sentence_initial(text: str, token: _Token) -> bool:
     """The first word of the text or of a sentence, a title or a list item: capitalised whatever it is."""
     before = text[:token.start].rstrip()
-    before = re.sub(r"(?:\$[A-Za-z.]+\s*)+$", "", before).rstrip()  # "$IOFB $XYZ Iowa …"
+    before = TRAILING_CASHTAGS.sub("", before).rstrip()  # "$IOFB $XYZ Iowa …"
     return not before or before[-1] in ".!?:;-–|\"“(*•"
 
 
@@ -542,7 +553,7 @@ def _owner(text: str, words: list[_Token]) -> bool:
 
 
 def _next_capitalised(text: str, end: int) -> bool:
-    following = re.match(r"\s+(\w)", text[end:end + 3])
+    following = NEXT_INITIAL.match(text[end:end + 3])
     return following is not None and following.group(1).isupper()
 
 
@@ -557,7 +568,7 @@ def _spells(symbol: str, words: list[str], common: Callable[[str], bool]) -> boo
     symbol's letters in order, from the start of the name or after its leading common words ("FDA OKs Zogenix"
     is not a name of $ZGNX)."""
     symbol = symbol.lower()
-    words = [re.sub(r"[^a-z0-9]", "", w.lower()) for w in words]
+    words = [NOT_ALNUM.sub("", w.lower()) for w in words]
     for first in range(len(words)):
         if first and not common(words[first - 1]):
             return False

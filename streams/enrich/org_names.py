@@ -61,7 +61,11 @@ FUNCTION_WORDS = frozenset("""a an the as at by for from in into of on onto to w
     it its our your i my think quarterly annual weekly daily monthly record""".split())
 # A head followed by one of these names something else ("Defense Logistics Agency", "Energy Select Sector ETF").
 NOT_AFTER_HEAD = frozenset("""agency authority department commission committee act index etf etfs fund conference
-    association council board ministry office court law program programme bill report survey sector""".split())
+    association council board ministry office court law program programme bill report survey sector protection
+    bureau""".split())
+# Regulators whose names have a company's shape ("Federal Deposit Insurance Corporation").
+PUBLIC_BODY_NAMES = frozenset({"federal-deposit-insurance", "federal-deposit-insurance-corporation",
+                               "federal-home-loan-bank", "federal-reserve-bank", "national-credit-union-administration"})
 # Reporting periods and numbers are no part of a name ("Q4 2019 Investment Style Ratings").
 PERIOD = re.compile(r"^(?:[QH][1-4]|FY\d*|\d+|\d+[QH]\d*)$", re.IGNORECASE)
 LISTING = re.compile(r"^[A-Z0-9]+\.[A-Z]{1,2}$")  # "BFF.MI": a symbol with its exchange, not a name
@@ -104,7 +108,7 @@ DESCRIPTOR_BEFORE = re.compile(r"(?<![\w-])(?<!policy )(?<!decision )(?<!deal )(
 # Capitalised words after a descriptor that are no name: titles, days, months ("the firm's Chief", "bank Monday").
 NOT_NAME_WORDS = frozenset("""president ceo cfo chief chairman chairwoman director minister senator governor mr mrs ms dr
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
-    september october november december i""".split())
+    september october november december i company""".split())
 # What a company does in a headline's first words ("Kolibri Announces …", "Greystar raises …"); not what
 # people do ("says", "joins", "wins"), so an obscure surname before them is not taken for a company.
 HEADLINE_VERBS = frozenset("""announces appoints names expands launches receives signs hires achieves introduces
@@ -119,14 +123,15 @@ SYMBOL_BEFORE = re.compile(_SYMBOL_LEAD + "$")  # "$IOFB - ", "$ACER: "
 SYMBOL_AFTER = re.compile(r"\((?:(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|AMEX|OTC|OTCQX|TSX|LSE|ASX)\s*:\s*)?\$?([A-Z]{1,6})\)")
 TOKEN = re.compile(r"&amp;|&|[^\W_](?:\w|[.\-'’](?=\w)|(?:&amp;|&)(?=\w))*\.?")  # "M&amp;T", "UPM-Kymmene"
 ABBREVIATION = re.compile(r"^(?:[A-Z]\.|(?:[A-Za-z]\.){2,}|inc\.|corp\.|co\.|ltd\.)$", re.IGNORECASE)
-_NAME_WORD = r"(?:[A-Z]|[a-z]+[A-Z]|\d+[A-Za-z]*[A-Z])(?:[\w\-'’.]|&(?:amp;)?(?=\w))*"
+# A name's word; not a redaction ("XXXX XXXX Bank" in a complaint names a bank no one can know).
+_NAME_WORD = r"(?!X{2,}\b)(?:[A-Z]|[a-z]+[A-Z]|\d+[A-Za-z]*[A-Z])(?:[\w\-'’.]|&(?:amp;)?(?=\w))*"
 _LEGAL_FORM = "|".join(re.escape(f) for f in sorted(LEGAL_FORMS, key=len, reverse=True))
 RUN = re.compile(rf"(?<![\w$&;]){_NAME_WORD}(?:(?: (?:&amp;|&|and|of|de|du|la|del))* {_NAME_WORD}"
                  rf"|,? (?i:{_LEGAL_FORM})(?!\w))*")
 LEGAL_FORM_END = re.compile(rf",?\s+(?:{_LEGAL_FORM})$", re.IGNORECASE)
 WORD = re.compile(r"\b[A-Za-z]{3,}\b")  # the words that tell a shout's capitals
 LONG_WORD = re.compile(r"\b[A-Za-z]{4,}\b")  # and a headline's
-COINED = re.compile(r"^(?!(?:Mc|Mac|De|Di|Le|La|Van|Von|Du|O)[A-Z])[A-Z][a-z]+(?:[A-Z][a-z]+)+$")
+COINED = re.compile(r"^(?!(?:Mc|Mac|De|Di|Le|La|Van|Von|Du|O)[A-Z])[A-Z][a-z]+(?:[A-Z][a-z]+){1,2}$")  # not run-together text
 # The sides of "Mergers & Acquisitions", "Oil & Gas", "Research & Development": pairs of a trade's words, no firm.
 GENERIC_PAIR_WORDS = frozenset("""mergers acquisitions research development oil gas food beverage beverages health safety
     sales marketing terms conditions profit loss arts crafts banking finance fixed income energy utilities trading
@@ -136,8 +141,9 @@ GENERIC_PAIR_WORDS = frozenset("""mergers acquisitions research development oil 
 INNER_CAPITAL_IN_TEXT = re.compile(r"[a-z][A-Z][a-z]")
 GENERIC_COINED = frozenset("""healthcare biopharma biosciences biopharmaceuticals biotech agtech medtech fintech proptech
     insurtech regtech edtech healthtech cleantech greentech smallcap midcap largecap megacap natgas opex capex nextgen
-    airtags airpods bulletshares quicktake ecommerce""".split())
+    airtags airpods bulletshares quicktake ecommerce overdraft""".split())
 INNER_CAPITAL = re.compile(r"^[a-z]+[A-Z]")  # "ironSource", "eBay"
+REDACTED_BEFORE = re.compile(r"X{2,} $")
 AMPERSAND = re.compile(r" &(?:amp;)? ")
 TRAILING_CASHTAGS = re.compile(r"(?:\$[A-Za-z.]+\s*)+$")
 NEXT_INITIAL = re.compile(r"\s+(\w)")
@@ -219,9 +225,13 @@ class UnlistedNameFinder:
                     continue
                 if any(low_known <= start and end <= high_known for low_known, high_known in known):
                     continue
+                if REDACTED_BEFORE.search(words_only, max(0, start - 12), start):
+                    continue  # "XXXX Capital LLC": the name's first words are redacted
                 for run in _split(words_only, start, end):
                     found.extend(self._from_run(text, run, title_case, near, percents))
-        return [] if found and _shouting(words_only) else found
+        if found and _shouting(words_only):
+            return []
+        return [name for name in found if not self._public_body(name)]
 
     def _evidence(self, text: str) -> tuple[list[int], list[int]]:
         """Where a name could end or start: head words, legal forms and context words (one Aho-Corasick pass),
@@ -331,7 +341,8 @@ class UnlistedNameFinder:
                 left = self._core(text, run[:i], title_case)
                 right = self._extend(run, i + 2, [run[i + 1]])
                 if left and all(any(w.lower not in GENERIC_PAIR_WORDS for w in side) for side in (left, right)) \
-                        and any(not self._common(w.lower) for w in (*left, *right)):
+                        and any(not self._common(w.lower) for w in (*left, *right)) \
+                        and not all(w.bare.isupper() and len(w.bare) > 2 for w in (*left, *right)):  # "FCRA & FDCPA": laws
                     return [self._name(text, [*left, word, *right])]
         return []
 
@@ -403,6 +414,10 @@ class UnlistedNameFinder:
         surface = text[start:end]
         name = LEGAL_FORM_END.sub("", surface).replace("&amp;", "&")
         return OrgName(start, end, name or surface, symbol)
+
+    @staticmethod
+    def _public_body(name: OrgName) -> bool:
+        return slug(name.name) in PUBLIC_BODY_NAMES
 
 
 def _blank(match: re.Match) -> str:

@@ -147,3 +147,23 @@ def test_an_obscure_word_doing_what_companies_do_opens_a_headline(finder, text, 
 ])
 def test_a_headlines_first_word_without_a_companys_verb_is_no_name(finder, text):
     assert [found for found, _ in _names(finder, text)] == []
+
+
+@pytest.mark.parametrize("text", [
+    "I called XXXX XXXX Bank about my card and XX/XX/XXXX they said no",
+    "My account at XXXX Financial was closed",
+    "I paid {$200.00} to XXXX Capital LLC",
+])
+def test_a_complaints_redactions_name_no_company(finder, text):
+    """The CFPB redacts names as XXXX: what is left of a name is no company's."""
+    assert _names(finder, text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "I filed with the Consumer Financial Protection Bureau last week",
+    "The bank is insured by the Federal Deposit Insurance Corporation",
+    "They broke the FCRA & FDCPA rules",
+    "Sent letter to company Company signed for certified letter",
+])
+def test_regulators_laws_and_a_complaints_capitals_name_no_company(finder, text):
+    assert _names(finder, text) == []

@@ -115,6 +115,7 @@ HEADLINE_VERBS = frozenset("""announces appoints names expands launches receives
     selects sells acquires buys completes closes enters extends secures strengthens prepares promotes unveils opens
     declares raises reports posts prices files issues agrees lands integrates partners releases deploys debuts
     rolls ships recalls delays suspends withdraws lays cuts slashes trims boosts lifts lowers""".split())
+OBSCURE_SENTENCE_START_ZIPF = 2.5  # one word opening a sentence before "earnings", "shares": "Intelsat" (2.3), not "Diluted"
 OBSCURE_WORD_ZIPF = 2.0  # "Kolibri", "Jetcraft", "Greystar"; "Yellen" (2.7), "Musk" are above
 COMPANY_BEFORE = re.compile(r"(?:shares of|stake in|merger with|acquisition of|takeover of)\s+$", re.IGNORECASE)
 _SYMBOL_LEAD = r"\$([A-Z]{1,6})(?:\.[A-Z]{1,3})?\s*(?:[-–:|]|\([^)]*\)\s*[-–:]?)\s*"
@@ -291,8 +292,9 @@ class UnlistedNameFinder:
             words = self._core(text, run[:i + 1], title_case)
             if not words or _is_symbol_itself(words):
                 continue
-            if len(words) == 1 and self._common(words[0].lower):
-                continue
+            if len(words) == 1 and (self._common(words[0].lower) or (
+                    _sentence_initial(text, words[0]) and zipf_frequency(words[0].lower, "en") >= OBSCURE_SENTENCE_START_ZIPF)):
+                continue  # "Diluted earnings per share …": a sentence's first word needs to be no English word
             if self._in_company_context(text, words) or (i == len(run) - 1 and not _owner(text, words)
                                                          and COMPANY_BEFORE.search(text, max(0, words[0].start - 40), words[0].start)):
                 return [self._name(text, words)]
@@ -309,9 +311,9 @@ class UnlistedNameFinder:
             return []
         words: list[_Token] = []
         for word in run[:4]:
-            if word.lower in NOT_NAME_WORDS or word.lower in NOT_COMPANIES or _cuts([word], 0) or (
+            if word.lower in NOT_NAME_WORDS or word.lower in NOT_COMPANIES or _cuts([word], 0) or word.lower == "and" or (
                     word.lower in FUNCTION_WORDS and word.lower not in CONNECTORS):
-                break
+                break  # "bank Nordea and Finnish retail chain Stockmann": "and" joins two names here
             words.append(word)
             if word.closes_run:
                 break

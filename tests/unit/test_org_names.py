@@ -167,3 +167,13 @@ def test_a_complaints_redactions_name_no_company(finder, text):
 ])
 def test_regulators_laws_and_a_complaints_capitals_name_no_company(finder, text):
     assert _names(finder, text) == []
+
+
+def test_a_sentences_first_english_word_before_company_words_is_no_name(finder):
+    assert _names(finder, "Diluted earnings per share rose to EUR 1.05 from EUR 0.64.") == []
+    assert [s for s, _ in _names(finder, "Intelsat's stock bounces 6.6% premarket")] == ["Intelsat"]
+
+
+def test_and_after_a_trades_noun_joins_two_names(finder):
+    text = "The largest Nordic bank Nordea and Finnish retail chain Stockmann launched a card"
+    assert [s for s, _ in _names(finder, text)][:1] == ["Nordea"]

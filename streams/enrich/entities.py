@@ -375,6 +375,8 @@ class EntityExtractor:
         for name in self._unlisted.find(text, [(start, end) for start, end, _ in listed]):
             entity = (self.catalogue.entity_for_ticker(name.symbol) if name.symbol
                       else Entity(name.entity_id, name.name, "organisation"))
+            if entity.kind == "ticker":  # a symbol no catalogue knows: the name that spells it names it
+                entity = Entity(entity.id, name.name, "company")
             held = by_start.get(name.start)
             if held is not None:
                 end, listed_entity = held

@@ -177,3 +177,9 @@ def test_a_sentences_first_english_word_before_company_words_is_no_name(finder):
 def test_and_after_a_trades_noun_joins_two_names(finder):
     text = "The largest Nordic bank Nordea and Finnish retail chain Stockmann launched a card"
     assert [s for s, _ in _names(finder, text)][:1] == ["Nordea"]
+
+
+def test_a_symbol_no_catalogue_knows_takes_the_name_that_spells_it(extractor):
+    mentions = extractor.extract("$IOFB - Iowa First Bancshares reports Q4 results")
+    named = [m for m in mentions if m.start > 0]
+    assert [(m.entity_id, m.name) for m in named] == [("IOFB", "Iowa First Bancshares")]

@@ -382,9 +382,7 @@ class EntityExtractor:
                 end, listed_entity = held
                 one_word = " " not in text[name.start:end].strip()
                 if (not one_word or end >= name.end or _same_company(listed_entity.name, name.name)
-                        or not _next_word_is_head(text, end)
-                        or _LEGAL_FORM_END.fullmatch(text[end:name.end].lstrip(" ,")) or
-                        text[end:name.end].strip(" ,.").lower() in _LEGAL_FORMS):
+                        or not _next_word_is_head(text, end) or text[end:name.end].strip(" ,.").lower() in _LEGAL_FORMS):
                     continue  # "Deutsche Bank Securities" stays Deutsche Bank; "Wynn Resorts" is WYNN's; "Anthem, Inc.",
                     # "Expro Secures Integrated Services" too; "Alliant Insurance Services" is not Alliant Energy
             found.append((name.start, name.end, entity))

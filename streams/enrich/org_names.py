@@ -190,22 +190,22 @@ class _Token:
 
 
 @lru_cache(maxsize=65536)
-def is_common_word(word: str) -> bool:
-    return zipf_frequency(word, "en") >= COMMON_WORD_ZIPF
-
-
-@lru_cache(maxsize=65536)
-def is_rare_word(word: str) -> bool:
-    """Rare enough to be part of a name it follows ("Novo Nordisk"), unlike a headline's verb ("Announces")."""
-    return zipf_frequency(word, "en") < RARE_WORD_ZIPF
+def word_zipf(word: str) -> float:
+    """How common an English word is (wordfreq's Zipf scale: 0 unknown, 7 "the"); looked up once a word."""
+    return zipf_frequency(word, "en")
 
 
 class UnlistedNameFinder:
     """Finds company names by their shape and context (see the module docstring); stateless, thread-safe."""
 
-    def __init__(self, common_word: Callable[[str], bool] = is_common_word,
-                 rare_word: Callable[[str], bool] = is_rare_word) -> None:
-        self._common, self._rare = common_word, rare_word
+    @staticmethod
+    def _common(word: str) -> bool:
+        return word_zipf(word) >= COMMON_WORD_ZIPF
+
+    @staticmethod
+    def _rare(word: str) -> bool:
+        """Rare enough to be part of a name it follows ("Novo Nordisk"), unlike a headline's verb ("Announces")."""
+        return word_zipf(word) < RARE_WORD_ZIPF
 
     def find(self, text: str, known: Sequence[tuple[int, int]] = ()) -> list[OrgName]:
         """The company names of ``text``; runs of capitals inside a ``known`` span (the catalogue's matches) are
@@ -264,9 +264,9 @@ class UnlistedNameFinder:
             if (len(words) > 2 and _sentence_initial(text, words[0]) and self._common(words[0].lower)
                     and any(not self._common(w.lower) for w in words[1:-1])):
                 words = words[1:]  # "Largest Ceragon Networks", "Former Wynn Resorts": a sentence's first word
-            if (self._plausible(text, words, legal, title_case) or self._symbol(text, words)
-                    or self._in_company_context(text, words)):
-                return [self._name(text, words, self._symbol(text, words))]
+            symbol = self._symbol(text, words)
+            if self._plausible(text, words, legal, title_case) or symbol or self._in_company_context(text, words):
+                return [self._name(text, words, symbol)]
             return []
         described = self._described(text, run) or self._headline_subject(text, run)
         if described:
@@ -293,7 +293,7 @@ class UnlistedNameFinder:
             if not words or _is_symbol_itself(words):
                 continue
             if len(words) == 1 and (self._common(words[0].lower) or (
-                    _sentence_initial(text, words[0]) and zipf_frequency(words[0].lower, "en") >= OBSCURE_SENTENCE_START_ZIPF)):
+                    _sentence_initial(text, words[0]) and word_zipf(words[0].lower) >= OBSCURE_SENTENCE_START_ZIPF)):
                 continue  # "Diluted earnings per share …": a sentence's first word needs to be no English word
             if self._in_company_context(text, words) or (i == len(run) - 1 and not _owner(text, words)
                                                          and COMPANY_BEFORE.search(text, max(0, words[0].start - 40), words[0].start)):
@@ -331,7 +331,7 @@ class UnlistedNameFinder:
             return []
         following = _FOLLOWING_WORD.match(text, first.end)
         if (following is None or following.group(1).lower() not in HEADLINE_VERBS or first.bare.isupper()
-                or not _sentence_initial(text, first) or zipf_frequency(first.lower, "en") >= OBSCURE_WORD_ZIPF):
+                or not _sentence_initial(text, first) or word_zipf(first.lower) >= OBSCURE_WORD_ZIPF):
             return []
         return [self._name(text, [first])]
 

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     entities_unlisted: bool = Field(
         True, description="Also find companies no catalogue or watchlist lists, by a name's shape and context "
         "('Iowa First Bancshares', 'Akoustis down 13%'); each becomes an org:<name> entity (RISKPULSE_ENTITIES_UNLISTED).")
+    entities_process: bool = Field(
+        True, description="Find entities in a child process of the worker, on another core while the batch is classified, "
+        "instead of in the worker's own batch thread, where it took turns with the event loop for the GIL (RISKPULSE_ENTITIES_PROCESS).")
     watchlist_file: Path | None = Field(
         None, description="Institutions the team watches, with aliases and products (YAML); default deploy/watchlist.yaml "
         "(RISKPULSE_WATCHLIST_FILE). Entity alert rules with watchlist_only alert only on these.")

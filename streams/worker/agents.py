@@ -20,9 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from riskpulse.streams.enrich.entities import load_extractor
 from riskpulse.streams.enrich.pii import masker_for
-from riskpulse.streams.worker.batching import BatchResult, BatchWriter, Classifier, RawRecord, StoryGrouper, process_batch
+from riskpulse.streams.worker.batching import (
+    BatchResult, BatchWriter, Classifier, EntityFinder, RawRecord, StoryGrouper, process_batch,
+)
 from riskpulse.core.retry import retry_async
 from riskpulse.core.settings import Settings
 from riskpulse.streams.ops import metrics
@@ -99,12 +100,11 @@ class Scorer:
 
 
 def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWriter, executor: ThreadPoolExecutor,
-                    stories: StoryGrouper | None = None) -> Scorer:
+                    stories: StoryGrouper | None = None, entities: EntityFinder | None = None) -> Scorer:
     """Attach the scoring agent to ``app``; with ``stories`` (used from the executor's one thread, batch after
-    batch) each message is stored and emitted with its story id."""
+    batch) each message is stored and emitted with its story id, with ``entities`` with its entities."""
     raw = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw", partitions=settings.raw_partitions)
     publisher = Publisher(app)
-    entities = load_extractor(settings) if settings.entities else None  # built once: ~0.1 s
     masker = masker_for(settings)  # None when RISKPULSE_PII_MASK is off
 
     async def emit(result: BatchResult) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 import faust
 
 from riskpulse.streams.worker.agents import Scorer, register_scorer
-from riskpulse.streams.worker.batching import BatchWriter, Classifier, StoryGrouper
+from riskpulse.streams.worker.batching import BatchWriter, Classifier, EntityFinder, StoryGrouper
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings
 from riskpulse.streams.kafka_auth import faust_credentials
@@ -110,17 +110,18 @@ def run_app(app: faust.App, settings: Settings) -> None:
     BoundedWorker(app, stop_grace_s=settings.stop_grace_s, loglevel="INFO").execute_from_commandline()
 
 
-def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter,
-                     stories: StoryGrouper | None = None) -> tuple[faust.App, Scorer]:
+def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter, stories: StoryGrouper | None = None,
+                     entities: EntityFinder | None = None) -> tuple[faust.App, Scorer]:
     """The app with its scoring agent; store calls (and story grouping) run on one dedicated thread."""
     app = create_app(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskpulse-store")
-    return app, register_scorer(app, settings, engine, store, executor, stories)
+    return app, register_scorer(app, settings, engine, store, executor, stories, entities)
 
 
 def run_worker(settings: Settings, engine: Classifier) -> None:
     """Open the store, make sure topics exist, then consume with `engine` until stopped. The
     caller (the CLI) chooses the engine, so the streaming floor never imports the models."""
+    from riskpulse.streams.enrich.entity_process import EntityProcess, entity_finder
     from riskpulse.streams.enrich.stories import worker_stories
     from riskpulse.streams.store import entities, messages
     from riskpulse.streams.store.migrate import migrate
@@ -138,8 +139,11 @@ def run_worker(settings: Settings, engine: Classifier) -> None:
     )
     # each worker groups its partitions with its own index, refilled from (and synced with) every partition's messages
     stories = worker_stories(settings, store)
-    app, _ = build_worker_app(settings, engine, store, stories)
+    entities = entity_finder(settings)
+    app, _ = build_worker_app(settings, engine, store, stories, entities)
     try:
         run_app(app, settings)
     finally:
+        if isinstance(entities, EntityProcess):
+            entities.close()
         store.close()

@@ -42,10 +42,17 @@ class Classifier(Protocol):
     def classify(self, texts: Sequence[str]) -> list[Any]: ...
 
 
-class EntityFinder(Protocol):
-    """The part of ``riskpulse.streams.enrich.entities.EntityExtractor`` the worker needs."""
+class FoundEntities(Protocol):
+    def result(self) -> list[list[Any]]:
+        """Each text's mentions, in order (waits until they are found)."""
+        ...
 
-    def extract(self, text: str) -> list[Any]: ...
+
+class EntityFinder(Protocol):
+    """What the worker needs of ``riskpulse.streams.enrich.entities.EntityExtractor`` (finds in the caller's thread)
+    or ``riskpulse.streams.enrich.entity_process.EntityProcess`` (finds in a child process, while the batch is classified)."""
+
+    def submit(self, texts: Sequence[str]) -> FoundEntities: ...
 
 
 class StoryGrouper(Protocol):
@@ -158,15 +165,20 @@ def classify(valid: Sequence[tuple[RawRecord, Message]], engine: Classifier,
 
 def with_entities(scored: Sequence[ScoredMessage], finder: EntityFinder) -> tuple[list[ScoredMessage], list[dict[str, Any]]]:
     """Each message with the ids of the entities it names, and its ``entity_mentions`` rows."""
-    tagged: list[ScoredMessage] = []
+    return tagged(scored, finder.submit([m.text for m in scored]).result())
+
+
+def tagged(scored: Sequence[ScoredMessage], found: Sequence[Sequence[Any]]) -> tuple[list[ScoredMessage], list[dict[str, Any]]]:
+    """Each message with the ids of the entities found in it (``found[i]`` are message i's mentions), and its
+    ``entity_mentions`` rows."""
+    messages: list[ScoredMessage] = []
     rows: list[dict[str, Any]] = []
-    for message in scored:
-        mentions = finder.extract(message.text)
+    for message, mentions in zip(scored, found, strict=True):
         if mentions:
             message = message.model_copy(update={"entities": list(dict.fromkeys(m.entity_id for m in mentions))})
             rows.extend(mention_rows(message, mentions))
-        tagged.append(message)
-    return tagged, rows
+        messages.append(message)
+    return messages, rows
 
 
 def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper) -> list[ScoredMessage]:
@@ -186,7 +198,8 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     (the default; None turns it off) personal data is masked out of every message and dead letter
     before anything is classified, stored or handed back to emit; each scored record lists the
     kinds masked. With an entity finder, each message's entity mentions are stored in the same step
-    (``entity_mentions``, idempotent too).
+    (``entity_mentions``, idempotent too); the finder is handed the batch before it is classified, so one
+    that works in its own process finds them meanwhile.
     With a story grouper, each message is stored with its story id (a redelivered message keeps its own).
     """
     started = time.perf_counter()
@@ -194,15 +207,18 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     parsed = time.perf_counter()
     valid, pii = masked(valid, masker) if masker is not None else (valid, None)
     masking = time.perf_counter()
+    finding = entities.submit([msg.text for _, msg in valid]) if entities is not None and valid else None
+    submitted = time.perf_counter()  # an in-thread finder has found them already; a child process is finding them
     scored, unscorable = classify(valid, engine, pii)
     dead.extend(unscorable)
     if masker is not None and dead:
         dead = [mask_dead_letter(letter, masker) for letter in dead]
     classified = time.perf_counter()
     mentions: list[dict[str, Any]] = []
-    if entities is not None and scored:
-        scored, mentions = with_entities(scored, entities)
-    found = time.perf_counter()
+    if finding is not None:
+        by_id = dict(zip((msg.id for _, msg in valid), finding.result(), strict=True))
+        scored, mentions = tagged(scored, [by_id[m.id] for m in scored])
+    found = time.perf_counter()  # what finding entities added to the batch, beyond classifying it
     if stories is not None and scored:
         scored = with_stories(scored, stories)
     grouped = time.perf_counter()
@@ -212,7 +228,7 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
         store.write_batch(ENTITY_MENTIONS_TABLE, mentions)
     if dead:
         store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
-    seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - masking,
-               "entities": found - classified,
+    seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - submitted,
+               "entities": (submitted - masking) + (found - classified),
                "stories": grouped - found, "insert": time.perf_counter() - grouped}
     return BatchResult(scored=scored, dead=dead, seconds=seconds)

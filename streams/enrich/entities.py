@@ -336,8 +336,9 @@ class EntityExtractor:
     def extract(self, text: str) -> list[Mention]:
         """The entity mentions of one text, left to right, without overlaps (the longest match wins)."""
         candidates: list[tuple[int, int, Entity]] = []
-        for match in CASHTAG.finditer(text):
-            candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1))))
+        if "$" in text:  # the pattern's lookbehind is tried at every position: ~3 µs a text without one
+            for match in CASHTAG.finditer(text):
+                candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1))))
         if ":" in text:
             for match in EXCHANGE_TICKER.finditer(text):
                 candidates.append((match.start(1), match.end(1), self.catalogue.entity_for_ticker(match.group(1))))

@@ -62,6 +62,9 @@ def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, wo
     from riskpulse.streams.topics import ensure_topics
 
     ensure_topics(settings)
+    # ids of this run only: a worker starts its story index from the stored messages, and would find every id
+    # of an earlier run there, taking them for redeliveries and skipping their grouping (that flattered stories)
+    messages = [m.model_copy(update={"id": f"{settings.consumer_group}-{m.id}"}) for m in messages]
     started = [Worker.start(settings, workdir / f"worker-{i}.log", web_port=free_ports(1)[0], args=worker_args)
                for i in range(workers)]
     producer = kafka_producer(settings)

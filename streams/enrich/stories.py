@@ -53,6 +53,7 @@ from riskpulse.streams.store.messages import recent_stories, stored_since
 
 log = logging.getLogger("riskpulse.stories")
 FUTURE_SLACK_S = 3600.0
+SKETCH_CHUNK = 256  # messages sketched in one numpy pass (see StoryIndex.sketches)
 
 _RETWEET = re.compile(r"^\s*(?:rt\b\s*:?\s*(?:@\w+\s*)?:?\s*)+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -136,6 +137,11 @@ class StoryParams:
     bands: int = 12  # LSH bands of 2 permutations: more find more cut copies, each costs ~100 B per entry
     horizon_s: float = 24 * 3600.0
     max_entries: int = 100_000
+    # A story's members a new message is compared with: its first and its most recent. Every copy of a viral
+    # story is every later copy's candidate, so without a bound each copy cost a Python loop over all the
+    # earlier ones (the worker's story step grew with the square of a story's size). The others stay indexed
+    # for redeliveries; a new copy that matches one of them matches these too, or the story has drifted.
+    story_candidates: int = 16
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,7 @@ class StoryIndex:
         self._signatures = np.empty((params.max_entries + 1, params.num_perm), dtype=np.uint32)
         self._lowest_jaccard = _cut_copy_jaccard(params)
         self._by_message: dict[str, int] = {}
+        self._banded: dict[str, list[int]] = {}  # story id → keys of its members in the LSH bands, oldest first
         self._next = 0
         self._lock = threading.Lock()
         self.watermark = float("-inf")
@@ -172,7 +179,11 @@ class StoryIndex:
 
     def sketches(self, messages: Sequence[tuple[str, str, float, str]]) -> list[tuple[_Entry, np.ndarray]]:
         """What the index keeps of each (message id, story id, event time, text) and the MinHash signature of
-        its shingles, computed for the whole batch in a few numpy passes."""
+        its shingles, computed a chunk of messages at a time in a few numpy passes: the permuted hashes are a
+        (shingles × permutations) array, ~120 MB for 4,096 tweets and ten times that for long complaints, and
+        a chunk of them that stays in cache is also twice as fast per message."""
+        if len(messages) > SKETCH_CHUNK:
+            return [s for i in range(0, len(messages), SKETCH_CHUNK) for s in self.sketches(messages[i:i + SKETCH_CHUNK])]
         if not messages:
             return []
         bodies = [_body(text) for *_, text in messages]
@@ -248,6 +259,8 @@ class StoryIndex:
             score = j if j >= p.threshold else self._containment_score(new.size, old.size, j)
             if score > best_score:
                 best, best_score = old, score
+                if score >= 1.0:
+                    break  # an identical signature: no later (younger) candidate can beat it
         return best
 
     def _anchors_agree(self, new: frozenset[str], old: frozenset[str]) -> bool:
@@ -278,7 +291,14 @@ class StoryIndex:
         self._by_message[entry.message_id] = key
         self._signatures[key % len(self._signatures)] = signature
         self._bands.insert(key, _band_keys(signature, self.params.bands))
+        members = self._banded.setdefault(entry.story_id, [])
+        members.append(key)
+        if len(members) > self.params.story_candidates:
+            self._unband(members.pop(1))  # keep the story's first member and its most recent ones
         self._forget_before(entry.ts)
+
+    def _unband(self, key: int) -> None:
+        self._bands.remove(key, _band_keys(self._signatures[key % len(self._signatures)], self.params.bands))
 
     def _forget_before(self, ts: float) -> None:
         """Advance event time to ``ts`` and evict, oldest inserted first, what is past the horizon or the bound.
@@ -294,7 +314,12 @@ class StoryIndex:
                 return
             del self._entries[key]
             del self._by_message[entry.message_id]
-            self._bands.remove(key, _band_keys(self._signatures[key % len(self._signatures)], self.params.bands))
+            members = self._banded[entry.story_id]
+            if key in members:  # the story's oldest members go first: this is members[0] or an unbanded one
+                members.remove(key)
+                self._unband(key)
+                if not members:
+                    del self._banded[entry.story_id]
 
 
 def _cut_copy_jaccard(params: StoryParams) -> float:

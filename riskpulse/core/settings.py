@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     batch_pipeline_depth: int = Field(
         2, ge=1, description="Batches in flight per worker: the next batch is classified and stored while the "
         "previous one is emitted and acked (in order). 1 = one batch at a time (RISKPULSE_BATCH_PIPELINE_DEPTH).")
+    enrich_process: bool = Field(
+        True, description="Find entities and sketch stories in a child process of the worker, on another core while the "
+        "batch is classified, instead of in the worker's batch thread, where they took turns with the event loop for the "
+        "GIL (RISKPULSE_ENRICH_PROCESS).")
     producer_max_batch_bytes: int = Field(
         262144, ge=16384, le=1_000_000, description="Largest Kafka record batch the worker's producer sends "
         "(RISKPULSE_PRODUCER_MAX_BATCH_BYTES): a 256-record batch of ~1 KB scored records fits a few of these, not "
@@ -161,9 +165,6 @@ class Settings(BaseSettings):
     entities_unlisted: bool = Field(
         True, description="Also find companies no catalogue or watchlist lists, by a name's shape and context "
         "('Iowa First Bancshares', 'Akoustis down 13%'); each becomes an org:<name> entity (RISKPULSE_ENTITIES_UNLISTED).")
-    entities_process: bool = Field(
-        True, description="Find entities in a child process of the worker, on another core while the batch is classified, "
-        "instead of in the worker's own batch thread, where it took turns with the event loop for the GIL (RISKPULSE_ENTITIES_PROCESS).")
     watchlist_file: Path | None = Field(
         None, description="Institutions the team watches, with aliases and products (YAML); default deploy/watchlist.yaml "
         "(RISKPULSE_WATCHLIST_FILE). Entity alert rules with watchlist_only alert only on these.")

@@ -394,7 +394,7 @@ class EntityExtractor:
         return [self.extract(text) for text in texts]
 
     def submit(self, texts: Sequence[str]) -> Future[list[list[Mention]]]:
-        """The mentions of each text, found now in the caller's thread (``EntityProcess`` finds them beside it)."""
+        """The mentions of each text, found now in the caller's thread (``EnrichProcess.entities`` finds them beside it)."""
         found: Future[list[list[Mention]]] = Future()
         found.set_result(self.extract_batch(texts))
         return found

@@ -41,7 +41,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from datasketch import MinHash
@@ -53,7 +55,7 @@ from riskpulse.streams.store.messages import recent_stories, stored_since
 
 log = logging.getLogger("riskpulse.stories")
 FUTURE_SLACK_S = 3600.0
-SKETCH_CHUNK = 256  # messages sketched in one numpy pass (see StoryIndex.sketches)
+SKETCH_CHUNK = 256  # texts sketched in one numpy pass (see Sketcher.sketch)
 
 _RETWEET = re.compile(r"^\s*(?:rt\b\s*:?\s*(?:@\w+\s*)?:?\s*)+", re.IGNORECASE)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -154,6 +156,51 @@ class _Entry:
     names: frozenset[str]  # capitalised words, lowercased, without wire words or a trailing credit
 
 
+@dataclass(frozen=True)
+class Sketch:
+    """What a story entry needs of a text, computed without the index (so in any process): its distinct shingle
+    count, cashtags and figures, capitalised names, and MinHash signature."""
+
+    size: int
+    anchors: frozenset[str]
+    names: frozenset[str]
+    signature: np.ndarray
+
+
+class Sketcher:
+    """Sketches texts; stateless, so the worker can have a child process do it while the batch is classified."""
+
+    def __init__(self, params: StoryParams = StoryParams()) -> None:
+        self.params = params
+        self._permutations = MinHash(num_perm=params.num_perm).permutations  # (a, b) of each of num_perm hashes
+
+    def sketch(self, texts: Sequence[str]) -> list[Sketch]:
+        """Each text's sketch, a chunk of texts at a time in a few numpy passes: the permuted hashes are a
+        (shingles × permutations) array, ~120 MB for 4,096 tweets and ten times that for long complaints, and
+        a chunk that stays in cache is also twice as fast per text."""
+        if len(texts) > SKETCH_CHUNK:
+            return [s for i in range(0, len(texts), SKETCH_CHUNK) for s in self.sketch(texts[i:i + SKETCH_CHUNK])]
+        if not texts:
+            return []
+        bodies = [_body(text) for text in texts]
+        tokens = [_WORD.findall(body) for body in bodies]
+        words = [" ".join(t).lower()[: self.params.max_chars] for t in tokens]
+        hashes, owner, sizes = shingle_sets(words, self.params.shingle)
+        a, b = self._permutations
+        permuted = np.multiply(hashes[:, None], a)  # datasketch's affine permutations, (a·h + b) mod 2^32, all at once
+        permuted += b
+        first = np.searchsorted(owner, np.arange(len(texts), dtype=np.uint64))  # every text has a piece
+        signatures = np.minimum.reduceat(permuted, first, axis=0)
+        return [Sketch(int(sizes[i]) if words[i] else 0, frozenset(_ANCHOR.findall(bodies[i])), _names(tokens[i]), signatures[i])
+                for i in range(len(texts))]
+
+    def submit(self, texts: Sequence[str]) -> Future[list[Sketch]]:
+        """The sketches, computed now in the caller's thread (``EnrichProcess.sketch`` computes them beside it)."""
+        done: Future[list[Sketch]] = Future()
+        done.set_result(self.sketch(texts))
+        return done
+
+
 class StoryIndex:
     """Streaming near-duplicate index: :meth:`assign` returns a story id per message, in order."""
 
@@ -162,7 +209,7 @@ class StoryIndex:
         # bands of two rows: a pair at Jaccard J is a candidate with probability 1 - (1 - J²)^bands, so cut
         # copies (low Jaccard, high containment) are found too; each candidate is then checked on its signature
         self._bands = _Bands(params.bands)
-        self._permutations = MinHash(num_perm=params.num_perm).permutations  # (a, b) of each of num_perm hashes
+        self.sketcher = Sketcher(params)
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         # signatures by key modulo capacity: keys are sequential and evicted first-in first-out, so the live
         # ones (at most max_entries, plus the one being added) never share a row
@@ -177,42 +224,31 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def sketches(self, messages: Sequence[tuple[str, str, float, str]]) -> list[tuple[_Entry, np.ndarray]]:
-        """What the index keeps of each (message id, story id, event time, text) and the MinHash signature of
-        its shingles, computed a chunk of messages at a time in a few numpy passes: the permuted hashes are a
-        (shingles × permutations) array, ~120 MB for 4,096 tweets and ten times that for long complaints, and
-        a chunk of them that stays in cache is also twice as fast per message."""
-        if len(messages) > SKETCH_CHUNK:
-            return [s for i in range(0, len(messages), SKETCH_CHUNK) for s in self.sketches(messages[i:i + SKETCH_CHUNK])]
-        if not messages:
-            return []
-        bodies = [_body(text) for *_, text in messages]
-        tokens = [_WORD.findall(body) for body in bodies]
-        words = [" ".join(t).lower()[: self.params.max_chars] for t in tokens]
-        hashes, owner, sizes = shingle_sets(words, self.params.shingle)
-        a, b = self._permutations
-        permuted = np.multiply(hashes[:, None], a)  # datasketch's affine permutations, (a·h + b) mod 2^32, all at once
-        permuted += b
-        first = np.searchsorted(owner, np.arange(len(messages), dtype=np.uint64))  # every text has a piece
-        signatures = np.minimum.reduceat(permuted, first, axis=0)
-        return [
-            (_Entry(message_id, story_id, ts, int(sizes[i]) if words[i] else 0, frozenset(_ANCHOR.findall(bodies[i])),
-                    _names(tokens[i])),
-             signatures[i])
-            for i, (message_id, story_id, ts, _text) in enumerate(messages)
-        ]
+    def sketches(self, messages: Sequence[tuple[str, str, float, str]],
+                 sketched: Sequence[Sketch] | None = None) -> list[tuple[_Entry, np.ndarray]]:
+        """What the index keeps of each (message id, story id, event time, text) and its signature; ``sketched``:
+        the texts' sketches, already made elsewhere."""
+        sketched = sketched if sketched is not None else self.sketcher.sketch([text for *_, text in messages])
+        return [(_Entry(message_id, story_id, ts, k.size, k.anchors, k.names), k.signature)
+                for (message_id, story_id, ts, _text), k in zip(messages, sketched, strict=True)]
 
-    def assign(self, messages: Iterable[tuple[str, float, str]]) -> list[str]:
+    def assign(self, messages: Iterable[tuple[str, float, str]], sketched: Sequence[Sketch] | None = None) -> list[str]:
         """(message id, event time in epoch seconds, text) → story id for each, in the order given.
 
         A message id the index holds gets its recorded story back (a redelivery); the others are
-        sketched together, then matched and added one by one, so a copy later in the batch joins
-        a story begun earlier in it.
+        sketched together (or ``sketched`` holds each message's sketch, made elsewhere), then matched
+        and added one by one, so a copy later in the batch joins a story begun earlier in it.
         """
         messages = list(messages)
         with self._lock:  # one batch at a time, so a story's first message is the same in every run
-            fresh = {mid: (mid, mid, ts, text) for mid, ts, text in messages if mid not in self._by_message}
-            sketched = {entry.message_id: (entry, signature) for entry, signature in self.sketches(list(fresh.values()))}
+            if sketched is None:
+                fresh = {mid: (mid, mid, ts, text) for mid, ts, text in messages if mid not in self._by_message}
+                made = self.sketches(list(fresh.values()))
+            else:
+                fresh = {mid: ((mid, mid, ts, text), k) for (mid, ts, text), k in zip(messages, sketched, strict=True)
+                         if mid not in self._by_message}
+                made = self.sketches([m for m, _ in fresh.values()], [k for _, k in fresh.values()])
+            sketched = {entry.message_id: (entry, signature) for entry, signature in made}
             story_ids = []
             for message_id, ts, text in messages:
                 known = self._by_message.get(message_id)
@@ -397,12 +433,13 @@ class SharedStoryIndex:
 
     def __init__(self, index: StoryIndex, store: Queryable, sync_s: float, clock: Callable[[], float] = time.time) -> None:
         self.index, self.store, self.sync_s, self.clock = index, store, sync_s, clock
+        self.sketcher: Sketcher | Any = index.sketcher  # the worker hands batches' sketches to a child process
         self._synced_at = clock()  # the index was just refilled from the store
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def assign(self, messages: Iterable[tuple[str, float, str]]) -> list[str]:
+    def assign(self, messages: Iterable[tuple[str, float, str]], sketched: Sequence[Sketch] | None = None) -> list[str]:
         now = self.clock()
         if now - self._synced_at >= self.sync_s:
             oldest = self.index.watermark - self.index.params.horizon_s
@@ -410,7 +447,7 @@ class SharedStoryIndex:
             learned = self.index.load(rows)
             log.debug("story index: %d of %d messages stored since the last look were new to this worker", learned, len(rows))
             self._synced_at = now
-        return self.index.assign(messages)
+        return self.index.assign(messages, sketched)
 
 
 def restored_index(settings: Settings, store: Queryable) -> StoryIndex:

@@ -121,7 +121,8 @@ def build_worker_app(settings: Settings, engine: Classifier, store: BatchWriter,
 def run_worker(settings: Settings, engine: Classifier) -> None:
     """Open the store, make sure topics exist, then consume with `engine` until stopped. The
     caller (the CLI) chooses the engine, so the streaming floor never imports the models."""
-    from riskpulse.streams.enrich.entity_process import EntityProcess, entity_finder
+    from riskpulse.streams.enrich.enrich_process import EnrichProcess
+    from riskpulse.streams.enrich.entities import load_extractor
     from riskpulse.streams.enrich.stories import worker_stories
     from riskpulse.streams.store import entities, messages
     from riskpulse.streams.store.migrate import migrate
@@ -139,11 +140,16 @@ def run_worker(settings: Settings, engine: Classifier) -> None:
     )
     # each worker groups its partitions with its own index, refilled from (and synced with) every partition's messages
     stories = worker_stories(settings, store)
-    entities = entity_finder(settings)
+    entities = load_extractor(settings) if settings.entities and not settings.enrich_process else None
+    enrich = EnrichProcess(settings) if settings.enrich_process and (settings.entities or stories is not None) else None
+    if enrich is not None:
+        entities = enrich.entities if settings.entities else None
+        if stories is not None:
+            stories.sketcher = enrich.sketcher
     app, _ = build_worker_app(settings, engine, store, stories, entities)
     try:
         run_app(app, settings)
     finally:
-        if isinstance(entities, EntityProcess):
-            entities.close()
+        if enrich is not None:
+            enrich.close()
         store.close()

@@ -43,22 +43,29 @@ class Classifier(Protocol):
 
 
 class FoundEntities(Protocol):
-    def result(self) -> list[list[Any]]:
-        """Each text's mentions, in order (waits until they are found)."""
+    def result(self) -> list[Any]:
+        """What was asked for each text (its mentions, its sketch), in order; waits until it is there."""
         ...
 
 
 class EntityFinder(Protocol):
     """What the worker needs of ``riskpulse.streams.enrich.entities.EntityExtractor`` (finds in the caller's thread)
-    or ``riskpulse.streams.enrich.entity_process.EntityProcess`` (finds in a child process, while the batch is classified)."""
+    or ``riskpulse.streams.enrich.enrich_process.EnrichProcess.entities`` (finds in a child process, while the batch is classified)."""
 
     def submit(self, texts: Sequence[str]) -> FoundEntities: ...
 
 
-class StoryGrouper(Protocol):
-    """The part of ``riskpulse.streams.enrich.stories.StoryIndex`` the worker needs."""
+class Sketcher(Protocol):
+    def submit(self, texts: Sequence[str]) -> FoundEntities: ...
 
-    def assign(self, messages: Iterable[tuple[str, float, str]]) -> list[str]: ...
+
+class StoryGrouper(Protocol):
+    """The part of ``riskpulse.streams.enrich.stories.StoryIndex`` the worker needs; its ``sketcher`` sketches the
+    texts in the caller's thread or (``riskpulse.streams.enrich.enrich_process``) in a child process."""
+
+    sketcher: Sketcher
+
+    def assign(self, messages: Iterable[tuple[str, float, str]], sketched: Sequence[Any] | None = None) -> list[str]: ...
 
 
 class BatchWriter(Protocol):
@@ -181,9 +188,10 @@ def tagged(scored: Sequence[ScoredMessage], found: Sequence[Sequence[Any]]) -> t
     return messages, rows
 
 
-def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper) -> list[ScoredMessage]:
-    """Each message with the id of its near-duplicate story, given in batch order (the first copy names it)."""
-    story_ids = grouper.assign((m.id, m.ts.timestamp(), m.text) for m in scored)
+def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper, sketched: Sequence[Any] | None = None) -> list[ScoredMessage]:
+    """Each message with the id of its near-duplicate story, given in batch order (the first copy names it);
+    ``sketched``: each message's sketch, made beforehand."""
+    story_ids = grouper.assign(((m.id, m.ts.timestamp(), m.text) for m in scored), sketched)
     return [m if s == m.story_id else m.model_copy(update={"story_id": s}) for m, s in zip(scored, story_ids, strict=True)]
 
 
@@ -207,8 +215,11 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     parsed = time.perf_counter()
     valid, pii = masked(valid, masker) if masker is not None else (valid, None)
     masking = time.perf_counter()
-    finding = entities.submit([msg.text for _, msg in valid]) if entities is not None and valid else None
-    submitted = time.perf_counter()  # an in-thread finder has found them already; a child process is finding them
+    texts = [msg.text for _, msg in valid]
+    finding = entities.submit(texts) if entities is not None and valid else None
+    found_at = time.perf_counter()  # an in-thread finder has found them already; a child process is finding them
+    sketching = stories.sketcher.submit(texts) if stories is not None and valid else None
+    submitted = time.perf_counter()
     scored, unscorable = classify(valid, engine, pii)
     dead.extend(unscorable)
     if masker is not None and dead:
@@ -219,8 +230,9 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
         by_id = dict(zip((msg.id for _, msg in valid), finding.result(), strict=True))
         scored, mentions = tagged(scored, [by_id[m.id] for m in scored])
     found = time.perf_counter()  # what finding entities added to the batch, beyond classifying it
-    if stories is not None and scored:
-        scored = with_stories(scored, stories)
+    if sketching is not None:
+        by_id = dict(zip((msg.id for _, msg in valid), sketching.result(), strict=True))
+        scored = with_stories(scored, stories, [by_id[m.id] for m in scored])
     grouped = time.perf_counter()
     if scored:
         store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
@@ -229,6 +241,6 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     if dead:
         store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
     seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - submitted,
-               "entities": (submitted - masking) + (found - classified),
-               "stories": grouped - found, "insert": time.perf_counter() - grouped}
+               "entities": (found_at - masking) + (found - classified),
+               "stories": (submitted - found_at) + (grouped - found), "insert": time.perf_counter() - grouped}
     return BatchResult(scored=scored, dead=dead, seconds=seconds)

@@ -1,0 +1,186 @@
+"""Entity extraction and story sketches in a process of their own, beside the worker.
+
+A worker's event loop (faust's per-record work, emits, acks) and its batch thread share one GIL. The
+entity finder (~45 µs a message) and the story sketches (~50 µs: shingles, MinHash) are pure Python and
+numpy that took turns with the event loop: with a constant classifier they cut a worker's throughput by a
+third and more. In a child process they run on another core while the worker classifies the same batch
+and the event loop gathers the next one. Matching sketches against the story index stays in the worker,
+which owns the index.
+
+The child is a plain ``python -m`` subprocess (``multiprocessing``'s spawn would re-import the worker's
+main script) that reads requests from its stdin and writes answers to its stdout, one pickled frame each.
+It exits when its stdin closes, so it never outlives the worker, even after ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import IO, Any
+
+from riskpulse.core import RiskPulseError
+from riskpulse.core.settings import Settings
+from riskpulse.streams.enrich.entities import load_extractor, watchlist_path
+from riskpulse.streams.enrich.stories import Sketcher, StoryParams, params_from
+
+log = logging.getLogger("riskpulse.enrich")
+
+_FRAME = struct.Struct("!Q")  # each message: its length, then the pickle
+
+
+class EnrichProcessError(RiskPulseError):
+    """The enrichment process died or failed a request; the batch it held is retried by the worker."""
+
+
+def _send(stream: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    """The next frame's value; EOFError when the other side has gone."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError
+    size = _FRAME.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class _Reply:
+    """The child's answer to one request, read when the worker needs it (meanwhile the child works)."""
+
+    def __init__(self, owner: EnrichProcess, request: int, count: int) -> None:
+        self._owner, self._request, self._count = owner, request, count
+
+    def result(self) -> list[Any]:
+        return self._owner._answer(self._request, self._count)
+
+
+class _Remote:
+    """One kind of work done by the child: ``submit`` is ``EntityExtractor.submit`` for "entities" and
+    ``Sketcher.submit`` for "sketches"."""
+
+    def __init__(self, owner: EnrichProcess, kind: str) -> None:
+        self._owner, self._kind = owner, kind
+
+    def submit(self, texts: Sequence[str]) -> _Reply:
+        return self._owner._request(self._kind, texts)
+
+    def sketch(self, texts: Sequence[str]) -> list[Any]:
+        return self.submit(texts).result()
+
+
+class EnrichProcess:
+    """One child process that finds entities (``.entities``) and sketches stories (``.sketcher``) for the worker's
+    batch thread. Answers are read in any order. If the child dies, the batch it held fails, the worker retries
+    it, and the next request starts a new child."""
+
+    def __init__(self, settings: Settings, start_timeout_s: float = 120.0) -> None:
+        params = params_from(settings)
+        self._command = [sys.executable, "-m", __name__, str(watchlist_path(settings)),
+                         "unlisted" if settings.entities_unlisted else "listed", json.dumps(asdict(params))]
+        self._start_timeout_s = start_timeout_s
+        self._child: subprocess.Popen[bytes] | None = None
+        self._next_request = 0
+        self._answers: dict[int, Any] = {}
+        self.entities = _Remote(self, "entities")
+        self.sketcher = _Remote(self, "sketches")
+        self._started()
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._child is not None and self._child.poll() is None:
+            return self._child
+        if self._child is not None:
+            log.error("enrichment process exited with %s; starting a new one", self._child.returncode)
+            self.close()
+        started = time.perf_counter()
+        self._child = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            ready = _receive(self._child.stdout)  # the child says so once its extractor is built
+        except EOFError:
+            self.close()
+            raise EnrichProcessError(f"enrichment process failed to start: {' '.join(self._command[:3])}") from None
+        log.info("enrichment process %s started in %.1f s (%s)", self._child.pid, time.perf_counter() - started, ready)
+        return self._child
+
+    def _request(self, kind: str, texts: Sequence[str]) -> _Reply:
+        child = self._started()
+        request, self._next_request = self._next_request, self._next_request + 1
+        try:
+            _send(child.stdin, (request, kind, list(texts)))
+        except (BrokenPipeError, OSError) as exc:
+            self.close()
+            raise EnrichProcessError(f"enrichment process is gone ({exc})") from exc
+        return _Reply(self, request, len(texts))
+
+    def _answer(self, request: int, count: int) -> list[Any]:
+        while request not in self._answers:
+            if self._child is None:
+                raise EnrichProcessError("enrichment process was restarted before it answered")
+            try:
+                number, answer = _receive(self._child.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                self.close()
+                raise EnrichProcessError(f"enrichment process died mid-batch ({exc.__class__.__name__})") from exc
+            self._answers[number] = answer
+        answer = self._answers.pop(request)
+        if isinstance(answer, str) or len(answer) != count:
+            raise EnrichProcessError(f"enrichment process failed a batch of {count}: {answer if isinstance(answer, str) else len(answer)}")
+        return answer
+
+    def close(self) -> None:
+        """Close the child's stdin (it exits on its own) and reap it; answers not read yet are lost."""
+        child, self._child = self._child, None
+        self._answers.clear()
+        if child is None:
+            return
+        for stream in (child.stdin, child.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def serve(watchlist: str, unlisted: bool, params: StoryParams, requests: IO[bytes], replies: IO[bytes]) -> None:
+    """The child: build the extractor and sketcher, say so, then answer each request until the worker closes
+    ``requests``. A request that fails is answered with its error's text, and the child goes on."""
+    extractor = load_extractor(Settings(watchlist_file=watchlist, entities_unlisted=unlisted))
+    sketcher = Sketcher(params)
+    work = {"entities": extractor.extract_batch, "sketches": sketcher.sketch}
+    _send(replies, f"watchlist {watchlist}, {len(extractor.catalogue.entities)} entities")
+    while True:
+        try:
+            request, kind, texts = _receive(requests)
+        except EOFError:
+            return
+        try:
+            answer = work[kind](texts)
+        except Exception as exc:  # noqa: BLE001 - reported to the worker, which fails (and retries) that batch
+            log.exception("enrichment request %s (%s, %d texts) failed", request, kind, len(texts))
+            answer = f"{kind}: {exc.__class__.__name__}: {exc}"
+        _send(replies, (request, answer))
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group; the worker decides
+    try:
+        serve(sys.argv[1], sys.argv[2] == "unlisted", StoryParams(**json.loads(sys.argv[3])), sys.stdin.buffer, sys.stdout.buffer)
+    except BrokenPipeError:
+        pass  # the worker went away mid-batch

@@ -21,6 +21,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -34,6 +35,7 @@ from riskpulse.streams.enrich.stories import Sketcher, StoryParams, params_from
 log = logging.getLogger("riskpulse.enrich")
 
 _FRAME = struct.Struct("!Q")  # each message: its length, then the pickle
+MAX_OUTSTANDING = 8  # requests whose answers are kept; the worker has two (entities, sketches) of one batch at a time
 
 
 class EnrichProcessError(RiskPulseError):
@@ -84,8 +86,9 @@ class _Remote:
 
 class EnrichProcess:
     """One child process that finds entities (``.entities``) and sketches stories (``.sketcher``) for the worker's
-    batch thread. Answers are read in any order. If the child dies, the batch it held fails, the worker retries
-    it, and the next request starts a new child."""
+    batch thread. A reader thread takes every answer off the child's stdout as soon as it is written, so neither
+    side ever blocks on a full pipe while the other waits for it; answers are collected in any order. If the
+    child dies, the batch it held fails, the worker retries it, and the next request starts a new child."""
 
     def __init__(self, settings: Settings, start_timeout_s: float = 120.0) -> None:
         params = params_from(settings)
@@ -95,6 +98,8 @@ class EnrichProcess:
         self._child: subprocess.Popen[bytes] | None = None
         self._next_request = 0
         self._answers: dict[int, Any] = {}
+        self._sent_to: dict[int, subprocess.Popen[bytes]] = {}  # request → the child asked (a new child never answers it)
+        self._arrived = threading.Condition()
         self.entities = _Remote(self, "entities")
         self.sketcher = _Remote(self, "sketches")
         self._started()
@@ -106,51 +111,76 @@ class EnrichProcess:
             log.error("enrichment process exited with %s; starting a new one", self._child.returncode)
             self.close()
         started = time.perf_counter()
-        self._child = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        child = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
-            ready = _receive(self._child.stdout)  # the child says so once its extractor is built
+            ready = _receive(child.stdout)  # the child says so once its extractor is built
         except EOFError:
-            self.close()
-            raise EnrichProcessError(f"enrichment process failed to start: {' '.join(self._command[:3])}") from None
-        log.info("enrichment process %s started in %.1f s (%s)", self._child.pid, time.perf_counter() - started, ready)
-        return self._child
+            child.wait()
+            raise EnrichProcessError(f"enrichment process failed to start (exit {child.returncode}): "
+                                     f"{' '.join(self._command[:3])}") from None
+        threading.Thread(target=self._read_answers, args=(child,), name="riskpulse-enrich-reader", daemon=True).start()
+        self._child = child
+        log.info("enrichment process %s started in %.1f s (%s)", child.pid, time.perf_counter() - started, ready)
+        return child
+
+    def _read_answers(self, child: subprocess.Popen[bytes]) -> None:
+        """The reader thread: every answer into ``_answers`` until the child's stdout closes."""
+        try:
+            while True:
+                number, answer = _receive(child.stdout)
+                with self._arrived:
+                    if number in self._sent_to:  # not abandoned by a batch that failed before collecting it
+                        self._answers[number] = answer
+                    self._arrived.notify_all()
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+            pass  # the child is gone (or closed by us): whoever waits for it sees that below
+        finally:
+            with self._arrived:
+                self._arrived.notify_all()
 
     def _request(self, kind: str, texts: Sequence[str]) -> _Reply:
         child = self._started()
         request, self._next_request = self._next_request, self._next_request + 1
+        with self._arrived:
+            self._sent_to[request] = child
+            for old in [n for n in self._sent_to if n < request - MAX_OUTSTANDING]:  # a failed batch's, never collected
+                del self._sent_to[old]
+                self._answers.pop(old, None)
         try:
             _send(child.stdin, (request, kind, list(texts)))
-        except (BrokenPipeError, OSError) as exc:
+        except (BrokenPipeError, OSError, ValueError) as exc:
             self.close()
             raise EnrichProcessError(f"enrichment process is gone ({exc})") from exc
         return _Reply(self, request, len(texts))
 
     def _answer(self, request: int, count: int) -> list[Any]:
-        while request not in self._answers:
-            if self._child is None:
-                raise EnrichProcessError("enrichment process was restarted before it answered")
+        with self._arrived:
             try:
-                number, answer = _receive(self._child.stdout)
-            except (EOFError, OSError, pickle.UnpicklingError) as exc:
-                self.close()
-                raise EnrichProcessError(f"enrichment process died mid-batch ({exc.__class__.__name__})") from exc
-            self._answers[number] = answer
-        answer = self._answers.pop(request)
+                child = self._sent_to.get(request)
+                while request not in self._answers:
+                    if child is None or child.poll() is not None:
+                        raise EnrichProcessError(f"enrichment process died mid-batch (exit {child.returncode if child else '?'})")
+                    self._arrived.wait(timeout=1.0)
+                answer = self._answers[request]
+            finally:
+                self._sent_to.pop(request, None)
+                self._answers.pop(request, None)
         if isinstance(answer, str) or len(answer) != count:
             raise EnrichProcessError(f"enrichment process failed a batch of {count}: {answer if isinstance(answer, str) else len(answer)}")
         return answer
 
     def close(self) -> None:
-        """Close the child's stdin (it exits on its own) and reap it; answers not read yet are lost."""
+        """Close the child's stdin (it exits on its own) and reap it; answers not collected yet are dropped."""
         child, self._child = self._child, None
-        self._answers.clear()
+        with self._arrived:
+            self._answers.clear()
+            self._sent_to.clear()
         if child is None:
             return
-        for stream in (child.stdin, child.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
         try:
             child.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -71,3 +71,12 @@ def test_the_child_exits_when_the_worker_closes_it(enrich):
     child = enrich._child
     enrich.close()
     assert child.poll() is not None
+
+
+def test_big_answers_left_uncollected_neither_block_the_child_nor_pile_up(enrich):
+    texts = ["$AAPL falls as Apple Inc. warns; JPMorgan Chase and Goldman Sachs cut targets "] * 1000
+    for _ in range(10):  # each answer is far larger than a pipe's buffer; a failed batch never collects its own
+        enrich.entities.submit(texts)
+        enrich.sketcher.submit(texts)
+    assert enrich.entities.submit(TEXTS[:1]).result()[0][0].entity_id == "JPM"
+    assert len(enrich._answers) <= 2 * 8 + 2

@@ -217,6 +217,7 @@ class StoryIndex:
         self._lowest_jaccard = _cut_copy_jaccard(params)
         self._by_message: dict[str, int] = {}
         self._banded: dict[str, list[int]] = {}  # story id → keys of its members in the LSH bands, oldest first
+        self._exact: dict[int, int] = {}  # hash of a signature → the key of a live entry that has it
         self._next = 0
         self._lock = threading.Lock()
         self.watermark = float("-inf")
@@ -280,6 +281,12 @@ class StoryIndex:
         """The candidate most similar to ``new`` that is one story with it (ties: the oldest), or None."""
         if not self._entries or new.size == 0:
             return None
+        same = self._exact.get(hash(signature.tobytes()))  # an exact copy (after normalising) is the common case:
+        if same is not None:  # it needs no band lookup, whatever the size of its story
+            old = self._entries[same]
+            if (np.array_equal(self._signatures[same % len(self._signatures)], signature)
+                    and self._anchors_agree(new.anchors, old.anchors) and self._names_agree(new, old)):
+                return old
         keys = self._bands.query(_band_keys(signature, self.params.bands))  # sorted: ties go to the oldest
         if not keys:
             return None
@@ -327,6 +334,7 @@ class StoryIndex:
         self._by_message[entry.message_id] = key
         self._signatures[key % len(self._signatures)] = signature
         self._bands.insert(key, _band_keys(signature, self.params.bands))
+        self._exact.setdefault(hash(signature.tobytes()), key)
         members = self._banded.setdefault(entry.story_id, [])
         members.append(key)
         if len(members) > self.params.story_candidates:
@@ -350,6 +358,9 @@ class StoryIndex:
                 return
             del self._entries[key]
             del self._by_message[entry.message_id]
+            exact = hash(self._signatures[key % len(self._signatures)].tobytes())
+            if self._exact.get(exact) == key:
+                del self._exact[exact]  # a later copy registers itself when it is added
             members = self._banded[entry.story_id]
             if key in members:  # the story's oldest members go first: this is members[0] or an unbanded one
                 members.remove(key)

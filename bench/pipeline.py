@@ -61,9 +61,18 @@ def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, wo
     from riskpulse.streams.ingest.producers import kafka_producer
     from riskpulse.streams.topics import ensure_topics
 
+    from riskpulse.streams.store.backends import open_store
+
     ensure_topics(settings)
-    # ids of this run only: a worker starts its story index from the stored messages, and would find every id
-    # of an earlier run there, taking them for redeliveries and skipping their grouping (that flattered stories)
+    # Each run starts as a fresh install: a worker refills its story index from the stored messages, and would
+    # find every id and text of the runs before (the same texts): ids it took for redeliveries, skipping their
+    # grouping (that flattered stories), and texts it took for copies of stories those runs stored.
+    store = open_store(settings)
+    try:
+        for table in ("messages", "entity_mentions"):
+            store.execute(f"DROP TABLE IF EXISTS {table}")
+    finally:
+        store.close()
     messages = [m.model_copy(update={"id": f"{settings.consumer_group}-{m.id}"}) for m in messages]
     started = [Worker.start(settings, workdir / f"worker-{i}.log", web_port=free_ports(1)[0], args=worker_args)
                for i in range(workers)]
@@ -145,8 +154,8 @@ def _id_of(value: bytes) -> str:
 
 
 def bench_messages(n: int):
-    """n messages with distinct ids; the real texts repeat when n exceeds them."""
-    base = good_messages("bench", min(n, 5000))
+    """n messages with distinct ids; the real texts (~33,000, some the same tweet in two datasets) repeat when n exceeds them."""
+    base = good_messages("bench", min(n, 33_000))
     return [base[i % len(base)].model_copy(update={"id": f"bench-{i:06d}"}) for i in range(n)]
 
 

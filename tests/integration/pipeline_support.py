@@ -110,10 +110,12 @@ class Worker:
 
 
 def real_texts(n: int) -> list[str]:
-    """Real financial texts from the shared datasets (tweets first, then complaints)."""
+    """Real financial texts from the shared datasets (tweets, sentences, complaints; then, past ~6,700, the
+    training tweets)."""
     texts: list[str] = []
     for rel in ("twitter-financial-news-topic/validation.csv", "twitter-financial-news-sentiment/validation.csv",
-                "financial-phrasebank/test.csv", "cfpb-complaints-sample/test.csv"):
+                "financial-phrasebank/test.csv", "cfpb-complaints-sample/test.csv",
+                "twitter-financial-news-topic/train.csv", "twitter-financial-news-sentiment/train.csv"):
         with (shared_data() / rel).open(newline="", encoding="utf-8") as fh:
             texts += [row["text"] for row in csv.DictReader(fh) if row["text"].strip()]
         if len(texts) >= n:

@@ -2,10 +2,10 @@
 
 A worker's event loop (faust's per-record work, emits, acks) and its batch thread share one GIL. The
 entity finder (~45 µs a message) and the story sketches (~50 µs: shingles, MinHash) are pure Python and
-numpy that took turns with the event loop: with a constant classifier they cut a worker's throughput by a
-third and more. In a child process they run on another core while the worker classifies the same batch
-and the event loop gathers the next one. Matching sketches against the story index stays in the worker,
-which owns the index.
+numpy that took turns with the event loop. In a child process they run on another core while the worker
+classifies the same batch and the event loop gathers the next one, so with a real model they cost the
+pipeline nothing measurable; with nothing to classify (a constant model) the child's work is the wall.
+Matching sketches against the story index stays in the worker, which owns the index.
 
 The child is a plain ``python -m`` subprocess (``multiprocessing``'s spawn would re-import the worker's
 main script) that reads requests from its stdin and writes answers to its stdout, one pickled frame each.

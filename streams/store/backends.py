@@ -115,6 +115,11 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 # Distributed table run once and are shipped to the shards (18.16 refuses them otherwise); reads and
 # writes go to each shard's first live replica, so a reader sees what was just written.
 CLUSTER_SESSION = {"insert_distributed_sync": 1, "distributed_product_mode": "global", "load_balancing": "in_order"}
+# A quorum insert that cannot be confirmed: timeout, too few live replicas, an earlier write's quorum still unmet,
+# unknown status of the insert (the rows may be in: the tables are idempotent, so writing them again is safe).
+QUORUM_UNMET = {159, 285, 286, 319}
+QUORUM_TIMEOUT_MS = 5_000
+QUORUM_RETRY_S = 30.0
 # Server error codes for a refused login: unknown user, wrong password, password required (18.16), authentication failed (later).
 LOGIN_REFUSED = {192, 193, 194, 516}
 
@@ -128,6 +133,7 @@ class ServerStore:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._client = None
+        self._quorum_retry_at = 0.0  # monotonic time before which writes skip the replica quorum (one is down)
 
     def _connect(self, database: str):
         """A client of clickhouse_host, which moves to the next of clickhouse_alt_hosts when its node is down;
@@ -203,15 +209,30 @@ class ServerStore:
             raise StoreError(f"ClickHouse server: {exc.message if hasattr(exc, 'message') else exc}\nSQL: {sql[:500]}") from exc
 
     def write_batch(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows``; on a replicated cluster, returns only once every replica of the shards written to has
+        them (``insert_quorum``), so a replica that dies right after cannot take acknowledged rows with it.
+        While a replica is down that quorum cannot be met: the rows then go to the live replicas alone, and for
+        ``QUORUM_RETRY_S`` so do later batches (each quorum attempt could otherwise wait its timeout)."""
         if not rows:
             return
         columns = _columns(rows)
         started = time.perf_counter()
+        sql = f"INSERT INTO {_identifier(table)} ({', '.join(map(_identifier, columns))}) VALUES"
         # Column by column: the driver encodes each column in one pass (half the time of row tuples at 1,000 rows).
-        self._run(
-            f"INSERT INTO {_identifier(table)} ({', '.join(map(_identifier, columns))}) VALUES",
-            [[_insert_value(row[column]) for row in rows] for column in columns], columnar=True,
-        )
+        data = [[_insert_value(row[column]) for row in rows] for column in columns]
+        replicas = self.settings.clickhouse_replicas if self.settings.clickhouse_cluster_name else 1
+        if replicas > 1 and time.monotonic() >= self._quorum_retry_at:
+            try:
+                self._run(sql, data, columnar=True, settings={**CLUSTER_SESSION, "insert_quorum": replicas,
+                                                              "insert_quorum_timeout": QUORUM_TIMEOUT_MS})
+                return
+            except StoreError as exc:
+                if getattr(exc.__cause__, "code", None) not in QUORUM_UNMET:
+                    raise
+                self._quorum_retry_at = time.monotonic() + QUORUM_RETRY_S
+                logger.warning("%s: %d rows written to fewer than %d replicas (a replica is down?); quorum writes "
+                               "resume in %.0f s: %s", table, len(rows), replicas, QUORUM_RETRY_S, str(exc).splitlines()[0])
+        self._run(sql, data, columnar=True)
         logger.debug("wrote %s rows to %s in %.1f ms", len(rows), table, (time.perf_counter() - started) * 1000)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -137,3 +137,45 @@ def test_down_and_status_follow_the_layout_up_started(tmp_path: Path):
     names = [s.name for s in stack_module._stack(settings).services]
     assert names == ["kafka-1", "kafka-2", "kafka-3", "zookeeper", "clickhouse-s1r1", "clickhouse-s1r2"]
     assert [s.name for s in stack_module._stack(settings, brokers=1).services][:2] == ["kafka", "zookeeper"]
+
+
+class _Client:
+    """Stands in for clickhouse-driver's client: records each insert's settings, refuses quorum ones with ``code``."""
+
+    def __init__(self, code: int | None):
+        self.code, self.calls = code, []
+
+    def execute(self, sql, data, columnar, settings=None):
+        from clickhouse_driver.errors import ServerException
+
+        self.calls.append((settings or {}).get("insert_quorum"))
+        if settings and settings.get("insert_quorum") and self.code is not None:
+            raise ServerException("Quorum for previous write has not been satisfied yet", code=self.code)
+
+
+def _cluster_store(code: int | None):
+    from riskpulse.streams.store.backends import ServerStore
+
+    store = ServerStore(Settings(clickhouse_shards=2, clickhouse_replicas=2))
+    store._client = _Client(code)
+    return store
+
+
+def test_cluster_writes_wait_for_every_replica():
+    store = _cluster_store(None)
+    store.write_batch("messages", [{"id": "a"}])
+    assert store._client.calls == [2]
+
+
+def test_an_unmet_quorum_writes_to_the_live_replicas_and_skips_the_quorum_for_a_while():
+    store = _cluster_store(286)
+    store.write_batch("messages", [{"id": "a"}])
+    store.write_batch("messages", [{"id": "b"}])
+    assert store._client.calls == [2, None, None]  # refused, written without; the next batch skips the attempt
+
+
+def test_other_errors_of_a_quorum_write_are_raised():
+    store = _cluster_store(60)  # unknown table
+    with pytest.raises(StoreError):
+        store.write_batch("messages", [{"id": "a"}])
+    assert store._client.calls == [2]

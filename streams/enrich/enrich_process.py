@@ -158,8 +158,11 @@ class EnrichProcess:
             try:
                 child = self._sent_to.get(request)
                 while request not in self._answers:
-                    if child is None or child.poll() is not None:
-                        raise EnrichProcessError(f"enrichment process died mid-batch (exit {child.returncode if child else '?'})")
+                    if child is None:
+                        raise EnrichProcessError(f"enrichment answer {request} is no longer held: the process was restarted, "
+                                                 f"or more than {MAX_OUTSTANDING} newer requests came while it waited")
+                    if child.poll() is not None:
+                        raise EnrichProcessError(f"enrichment process died mid-batch (exit {child.returncode})")
                     self._arrived.wait(timeout=1.0)
                 answer = self._answers[request]
             finally:

@@ -59,9 +59,8 @@ def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, wo
     """(flood msgs/s, flood latencies, steady latencies, steady rate, ms per stage summed over the flood) through
     ``workers`` warmed-up workers; the steady rate is ``rate``, or half the flood rate when None."""
     from riskpulse.streams.ingest.producers import kafka_producer
-    from riskpulse.streams.topics import ensure_topics
-
     from riskpulse.streams.store.backends import open_store
+    from riskpulse.streams.topics import ensure_topics
 
     ensure_topics(settings)
     # Each run starts as a fresh install: a worker refills its story index from the stored messages, and would

@@ -90,11 +90,10 @@ class EnrichProcess:
     side ever blocks on a full pipe while the other waits for it; answers are collected in any order. If the
     child dies, the batch it held fails, the worker retries it, and the next request starts a new child."""
 
-    def __init__(self, settings: Settings, start_timeout_s: float = 120.0) -> None:
+    def __init__(self, settings: Settings) -> None:
         params = params_from(settings)
         self._command = [sys.executable, "-m", __name__, str(watchlist_path(settings)),
                          "unlisted" if settings.entities_unlisted else "listed", json.dumps(asdict(params))]
-        self._start_timeout_s = start_timeout_s
         self._child: subprocess.Popen[bytes] | None = None
         self._next_request = 0
         self._answers: dict[int, Any] = {}

@@ -223,8 +223,8 @@ class ServerStore:
         replicas = self.settings.clickhouse_replicas if self.settings.clickhouse_cluster_name else 1
         if replicas > 1 and time.monotonic() >= self._quorum_retry_at:
             try:
-                self._run(sql, data, columnar=True, settings={**CLUSTER_SESSION, "insert_quorum": replicas,
-                                                              "insert_quorum_timeout": QUORUM_TIMEOUT_MS})
+                self._run(sql, data, columnar=True,  # added to the client's CLUSTER_SESSION by the driver
+                          settings={"insert_quorum": replicas, "insert_quorum_timeout": QUORUM_TIMEOUT_MS})
                 return
             except StoreError as exc:
                 if getattr(exc.__cause__, "code", None) not in QUORUM_UNMET:

@@ -64,7 +64,21 @@ class PartitionWatermarks:
         self.idle_s = idle_s
         self.parts: dict[int, tuple[float, float]] = {}
 
+    def expect(self, partitions: list[int]) -> None:
+        """Partitions just assigned. One not read yet holds event time back until it is read, or until the
+        others have been arriving for ``idle_s`` without it (an empty partition): its silence counts from
+        the first record read anywhere, not from the assignment, since a worker may take longer than
+        ``idle_s`` to score its first batch.
+
+        Only partitions already read used to count, so the first records of a backlog read from one
+        partition (a worker that scored it in one large batch) closed every window before another
+        partition's records of the same hours arrived, and those were all dropped as late.
+        """
+        self.parts = {p: self.parts.get(p, (-math.inf, math.inf)) for p in partitions}
+
     def see(self, partition: int, ts: float, now: float) -> None:
+        if any(seen == math.inf for _, seen in self.parts.values()):  # the first record since an assignment
+            self.parts = {p: (t, now if seen == math.inf else seen) for p, (t, seen) in self.parts.items()}
         latest = self.parts.get(partition, (ts, now))[0]
         self.parts[partition] = (max(latest, ts), now)
 
@@ -114,6 +128,10 @@ class AlertService:
         log.info("alert detector active: restored %d keys, watermark %s", len(self.detector.states),
                  self.detector.watermark)
 
+    def expect(self, partitions: list[int]) -> None:
+        """The scored partitions this service now holds (see :meth:`PartitionWatermarks.expect`)."""
+        self.watermarks.expect(partitions)
+
     def deactivate(self) -> None:
         """Stand by: another service holds the partitions; stop notifying."""
         if self.dispatcher is not None:
@@ -133,11 +151,16 @@ class AlertService:
     def tick(self) -> list[AlertEvent]:
         """When the stream goes quiet, let event time follow the clock so windows still close."""
         now = self.clock()
-        idle = now - self.last_arrival
-        if not self.active or idle < self.settings.alert_idle_advance_s or not self.detector.watermark:
+        if not self.active:
             return []
-        self.last_arrival = now
-        return self._unstalled(now, self._commit(self.detector.advance(self.detector.watermark + idle)))
+        watermark = self.watermarks.current(now)  # a partition never read may just have gone idle
+        idle = now - self.last_arrival
+        if idle >= self.settings.alert_idle_advance_s and self.detector.watermark > 0:
+            self.last_arrival = now
+            watermark = max(watermark, self.detector.watermark + idle)
+        if watermark <= self.detector.watermark:
+            return []
+        return self._unstalled(now, self._commit(self.detector.advance(watermark)))
 
     def _unstalled(self, since: float, events: list[AlertEvent]) -> list[AlertEvent]:
         """``events``, with the time since ``since`` (a commit retrying while ClickHouse is down) not counted as
@@ -229,11 +252,13 @@ def register_alerts(
         async def take_role(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
             holds = sorted(tp.partition for tp in assigned if tp.topic == settings.topic_scored)
             loop = asyncio.get_running_loop()
-            if holds and not service.active:
-                await loop.run_in_executor(executor, lambda: service.activate(new_dispatcher()))
-                log.warning("alerts service active in group %s: partitions %s of %s", settings.alerts_consumer_group,
-                            holds, settings.topic_scored)
-            elif not holds:
+            if holds:
+                if not service.active:
+                    await loop.run_in_executor(executor, lambda: service.activate(new_dispatcher()))
+                    log.warning("alerts service active in group %s: partitions %s of %s",
+                                settings.alerts_consumer_group, holds, settings.topic_scored)
+                await loop.run_in_executor(executor, service.expect, holds)
+            else:
                 if service.active:
                     held.clear()  # their partitions are another member's now
                     await loop.run_in_executor(executor, service.deactivate)

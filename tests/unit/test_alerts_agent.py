@@ -173,3 +173,51 @@ def test_time_spent_waiting_on_the_store_is_not_quiet_time():
     clock.advance(20)  # now truly quiet
     service.tick()
     assert service.detector.watermark > 1000.0
+
+
+def test_an_assigned_partition_not_read_yet_holds_event_time_back():
+    wm = PartitionWatermarks(idle_s=5)
+    wm.expect([0, 1])
+    wm.see(0, 100.0, now=30)                     # the first record comes long after the assignment
+    assert wm.current(now=31) == -float("inf")   # partition 1 may hold records from before 100
+    wm.see(1, 40.0, now=32)
+    assert wm.current(now=32) == 40.0
+    wm.expect([0, 1, 2])                         # a partition added: the two read keep their times
+    wm.see(0, 110.0, now=33)
+    assert wm.current(now=34) == -float("inf")
+    wm.see(1, 45.0, now=37)
+    assert wm.current(now=38.5) == 45.0          # the others arrived for idle_s without partition 2: empty
+
+
+def test_a_backlog_read_one_partition_after_another_loses_nothing():
+    """One worker batch scored a whole backlog, partition by partition: the first partition's records reach the
+    alerts service before any of the second's. Their windows must wait for the second partition, or all of its
+    records would be dropped as late (issue 14's scenario, with 4,096-message worker batches)."""
+    clock = FakeClock(500.0)
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), FlakyRepo(),
+                           dispatcher=None, clock=clock)
+    service.expect([0, 1])
+    first = [(0, _msg(f"a{i}", 1000 + i)) for i in range(0, 60, 2)]
+    second = [(1, _msg(f"b{i}", 1001 + i)) for i in range(0, 60, 2)]
+    assert service.observe(first) == [] and service.detector.late == 0
+    clock.advance(1)
+    service.observe(second)
+    assert service.detector.late == 0
+    state = service.detector.states[("a", '{"topic": "Macro"}')]
+    assert state.windows_seen == 5    # windows 1000..1040 closed (watermark 1058), with both partitions
+    clock.advance(20)
+    service.tick()                    # quiet: event time follows the clock and closes the last windows
+    assert state.windows_seen == 6 and service.detector.late == 0
+
+
+def test_tick_lets_event_time_move_once_an_empty_partition_goes_idle():
+    clock = FakeClock(500.0)
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), FlakyRepo(),
+                           dispatcher=None, clock=clock)
+    service.expect([0, 1])
+    clock.advance(30)                          # the worker scores its first batch
+    service.observe([(0, _msg(i, 1000 + i)) for i in range(30)])
+    assert service.detector.watermark == 0.0   # partition 1 not read yet
+    clock.advance(5)
+    service.tick()
+    assert service.detector.watermark == 1029.0

@@ -1,6 +1,6 @@
 """The scoring agent: raw topic → batches → classify → store → emit → ack.
 
-Offsets are acked only after :func:`riskpulse.streams.worker.batching.finish_batch` returned (the
+Offsets are acked only after :func:`riskpulse.streams.worker.batching.process_batch` returned (the
 batch is durable in the store) and the scored/dead-letter records were delivered.
 The batch is gathered with ``noack_take`` (plain ``take``/``take_events`` ack in a
 ``finally``, i.e. even when processing raised); faust commits only the contiguous
@@ -22,7 +22,7 @@ from typing import Any
 
 from riskpulse.streams.enrich.pii import masker_for
 from riskpulse.streams.worker.batching import (
-    BatchResult, BatchWriter, Classifier, EntityFinder, RawRecord, StoryGrouper, finish_batch, prepare_batch,
+    BatchResult, BatchWriter, Classifier, EntityFinder, RawRecord, StoryGrouper, process_batch,
 )
 from riskpulse.core.retry import retry_async
 from riskpulse.core.settings import Settings
@@ -105,10 +105,6 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
     batch) each message is stored and emitted with its story id, with ``entities`` with its entities."""
     raw = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw", partitions=settings.raw_partitions)
     publisher = Publisher(app)
-    # Batches are parsed, masked and handed to the enrichment on a thread of their own, so the next batch's
-    # entities and sketches are under way while this one is classified and stored; one thread each keeps
-    # both halves in batch order.
-    preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskpulse-prepare")
     masker = masker_for(settings)  # None when RISKPULSE_PII_MASK is off
 
     async def emit(result: BatchResult) -> int:
@@ -123,21 +119,18 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
     async def handle(stream, events: list, previous: asyncio.Future | None) -> bool:
         """Store, then (after the previous batch is acked) emit and ack one batch; False once stopping.
 
-        Preparing (parse, mask, hand to the enrichment) starts as soon as the batch is taken and storing
-        right after, each on its own thread, so they overlap the previous batch's storing and emit and the
-        next batch's gathering; emits and acks still happen in batch order. A failed attempt is retried whole.
+        Storing runs in the executor as soon as the batch is taken, so it overlaps the previous
+        batch's emit and the next batch's gathering; emits and acks still happen in batch order.
         """
         loop = asyncio.get_running_loop()
         taken = time.perf_counter()
         records = [raw_record(e) for e in events]
         spans = describe(records)
         where = f"batch {spans} (model {engine.version})"
-
-        async def store_batch() -> BatchResult:
-            prepared = await loop.run_in_executor(preparer, prepare_batch, records, entities, stories, masker)
-            return await loop.run_in_executor(executor, finish_batch, prepared, engine, store, stories, masker)
-
-        result = await retry_async(store_batch, f"storing {where}", lambda: stream.should_stop)
+        result = await retry_async(
+            lambda: loop.run_in_executor(executor, process_batch, records, engine, store, entities, stories, masker),
+            f"storing {where}", lambda: stream.should_stop,
+        )
         if previous is not None and not await previous:
             return False
         emitting = time.perf_counter()

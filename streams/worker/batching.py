@@ -195,73 +195,10 @@ def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper, sketche
     return [m if s == m.story_id else m.model_copy(update={"story_id": s}) for m, s in zip(scored, story_ids, strict=True)]
 
 
-@dataclass
-class PreparedBatch:
-    """A batch parsed, masked and handed to the entity finder and the story sketcher, which may still be at it."""
-
-    valid: list[tuple[RawRecord, Message]]
-    dead: list[DeadLetter]
-    pii: list[list[str]] | None
-    finding: FoundEntities | None
-    sketching: FoundEntities | None
-    seconds: dict[str, float]
-
-
-def prepare_batch(records: Sequence[RawRecord], entities: EntityFinder | None = None, stories: StoryGrouper | None = None,
-                  masker: PiiMasker | None = DEFAULT_MASKER) -> PreparedBatch:
-    """The first half of :func:`process_batch`: parse, mask, and hand the texts to the enrichment. The worker runs it
-    on a thread of its own, so a child process enriches this batch while the previous one is still being stored."""
-    started = time.perf_counter()
-    valid, dead = split_valid(records)
-    parsed = time.perf_counter()
-    valid, pii = masked(valid, masker) if masker is not None else (valid, None)
-    masking = time.perf_counter()
-    texts = [msg.text for _, msg in valid]
-    finding = entities.submit(texts) if entities is not None and valid else None
-    found_at = time.perf_counter()  # an in-thread finder has found them already; a child process is finding them
-    sketching = stories.sketcher.submit(texts) if stories is not None and valid else None
-    seconds = {"parse": parsed - started, "mask": masking - parsed, "entities": found_at - masking,
-               "stories": time.perf_counter() - found_at}
-    return PreparedBatch(valid, dead, pii, finding, sketching, seconds)
-
-
-def finish_batch(prepared: PreparedBatch, engine: Classifier, store: BatchWriter, stories: StoryGrouper | None = None,
-                 masker: PiiMasker | None = DEFAULT_MASKER) -> BatchResult:
-    """The second half of :func:`process_batch`: classify, collect the entities and story sketches, group, store."""
-    started = time.perf_counter()
-    valid, dead = prepared.valid, list(prepared.dead)
-    scored, unscorable = classify(valid, engine, prepared.pii)
-    dead.extend(unscorable)
-    if masker is not None and dead:
-        dead = [mask_dead_letter(letter, masker) for letter in dead]
-    classified = time.perf_counter()
-    mentions: list[dict[str, Any]] = []
-    if prepared.finding is not None:
-        by_id = dict(zip((msg.id for _, msg in valid), prepared.finding.result(), strict=True))
-        scored, mentions = tagged(scored, [by_id[m.id] for m in scored])
-    found = time.perf_counter()  # what finding entities added to the batch, beyond classifying it
-    if prepared.sketching is not None:
-        by_id = dict(zip((msg.id for _, msg in valid), prepared.sketching.result(), strict=True))
-        scored = with_stories(scored, stories, [by_id[m.id] for m in scored])
-    grouped = time.perf_counter()
-    if scored:
-        store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
-    if mentions:
-        store.write_batch(ENTITY_MENTIONS_TABLE, mentions)
-    if dead:
-        store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
-    seconds = prepared.seconds | {
-        "classify": classified - started, "entities": prepared.seconds["entities"] + found - classified,
-        "stories": prepared.seconds["stories"] + grouped - found, "insert": time.perf_counter() - grouped,
-    }
-    return BatchResult(scored=scored, dead=dead, seconds=seconds)
-
-
 def process_batch(records: Sequence[RawRecord], engine: Classifier, store: BatchWriter,
                   entities: EntityFinder | None = None, stories: StoryGrouper | None = None,
                   masker: PiiMasker | None = DEFAULT_MASKER) -> BatchResult:
-    """Parse, classify and durably store one batch (:func:`prepare_batch`, then :func:`finish_batch`). Returns what
-    to emit downstream.
+    """Parse, classify and durably store one batch. Returns what to emit downstream.
 
     When this returns, every record of the batch is in the store (as a message row or
     a dead letter), so its offset may be committed. If it raises, nothing may be acked:
@@ -273,4 +210,37 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     that works in its own process finds them meanwhile.
     With a story grouper, each message is stored with its story id (a redelivered message keeps its own).
     """
-    return finish_batch(prepare_batch(records, entities, stories, masker), engine, store, stories, masker)
+    started = time.perf_counter()
+    valid, dead = split_valid(records)
+    parsed = time.perf_counter()
+    valid, pii = masked(valid, masker) if masker is not None else (valid, None)
+    masking = time.perf_counter()
+    texts = [msg.text for _, msg in valid]
+    finding = entities.submit(texts) if entities is not None and valid else None
+    found_at = time.perf_counter()  # an in-thread finder has found them already; a child process is finding them
+    sketching = stories.sketcher.submit(texts) if stories is not None and valid else None
+    submitted = time.perf_counter()
+    scored, unscorable = classify(valid, engine, pii)
+    dead.extend(unscorable)
+    if masker is not None and dead:
+        dead = [mask_dead_letter(letter, masker) for letter in dead]
+    classified = time.perf_counter()
+    mentions: list[dict[str, Any]] = []
+    if finding is not None:
+        by_id = dict(zip((msg.id for _, msg in valid), finding.result(), strict=True))
+        scored, mentions = tagged(scored, [by_id[m.id] for m in scored])
+    found = time.perf_counter()  # what finding entities added to the batch, beyond classifying it
+    if sketching is not None:
+        by_id = dict(zip((msg.id for _, msg in valid), sketching.result(), strict=True))
+        scored = with_stories(scored, stories, [by_id[m.id] for m in scored])
+    grouped = time.perf_counter()
+    if scored:
+        store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
+    if mentions:
+        store.write_batch(ENTITY_MENTIONS_TABLE, mentions)
+    if dead:
+        store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
+    seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - submitted,
+               "entities": (found_at - masking) + (found - classified),
+               "stories": (submitted - found_at) + (grouped - found), "insert": time.perf_counter() - grouped}
+    return BatchResult(scored=scored, dead=dead, seconds=seconds)

@@ -29,6 +29,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -152,6 +153,15 @@ def _joined_spellings(text: str) -> list[str]:
     return spellings
 
 
+def _closed_up(text: str) -> str | None:
+    """ "Best Buy" → "BestBuy" (matched as written or in capitals, "BESTBUY/CBNA"): how hashtags, handles and
+    complaint forms run a name of two to four plain words together."""
+    words = text.split()
+    if 2 <= len(words) <= 4 and all(w.isascii() and w.isalpha() for w in words) and len(text) >= 8:
+        return "".join(words)
+    return None
+
+
 def _has_cjk(text: str) -> bool:
     return any("\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
 
@@ -191,6 +201,9 @@ class Catalogue:
             # "Credit Agricole" names "Crédit Agricole" too; tweets keep HTML's "&amp;" ("AT&amp;T")
             if variant.lower() not in self._dropped:
                 self._put(_Alias(entity_id, variant, rule), PRIORITY[origin])
+        closed = _closed_up(text)
+        if closed and closed.lower() not in self._dropped:
+            self._put(_Alias(entity_id, closed, "exact"), PRIORITY[origin])
 
     def _put(self, alias: _Alias, priority: int) -> None:
         """Keep the alias of the most trusted origin; two entities claiming one alias at the same origin
@@ -323,6 +336,9 @@ class EntityExtractor:
     def __init__(self, catalogue: Catalogue, unlisted_names: bool = True) -> None:
         self.catalogue = catalogue
         self._unlisted = UnlistedNameFinder() if unlisted_names else None
+        firsts = Counter(e.name.split()[0].strip(",.").lower() for e in catalogue.entities.values() if e.name.split())
+        self._shared_first_words = frozenset(word for word, n in firsts.items() if n > 1)
+        self._short_names: dict[str, re.Pattern[str]] = {}
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for alias in catalogue.aliases():
             self._automaton.add_word(alias.text.lower(), alias)
@@ -339,6 +355,8 @@ class EntityExtractor:
         if "$" in text:  # the pattern's lookbehind is tried at every position: ~3 µs a text without one
             for match in CASHTAG.finditer(text):
                 candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1))))
+            if candidates:
+                candidates.extend(self._anchored_names(text, {entity for _, _, entity in candidates}))
         if ":" in text:
             for match in EXCHANGE_TICKER.finditer(text):
                 candidates.append((match.start(1), match.end(1), self.catalogue.entity_for_ticker(match.group(1))))
@@ -370,6 +388,23 @@ class EntityExtractor:
         if self._unlisted is not None:
             candidates.extend(self._unlisted_candidates(text, candidates))
         return self._resolve(candidates)
+
+    def _anchored_names(self, text: str, cashtagged: set[Entity]) -> list[tuple[int, int, Entity]]:
+        """A cashtag vouches for its company's short names in the same message: "$SNAP: Snap confirms…",
+        "$FIGS - Figs stock falls…", "$PPG - PPG Q2 Earnings". Alone, such names are words or tickers the
+        catalogue does not match bare ("Snap", "Figs", "Gates"), since in other messages they are prose."""
+        found = []
+        for entity in cashtagged:
+            if entity.kind == "ticker" or entity.id not in self.catalogue.entities:
+                continue
+            pattern = self._short_names.get(entity.id)
+            if pattern is None:
+                pattern = self._short_names[entity.id] = _short_names(entity, self._shared_first_words)
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if (start == 0 or text[start - 1] != "$") and text[start].isupper():
+                    found.append((start, end, entity))
+        return found
 
     def _unlisted_candidates(self, text: str, listed: list[tuple[int, int, Entity]]) -> list[tuple[int, int, Entity]]:
         by_start = {start: (end, entity) for start, end, entity in listed}
@@ -410,6 +445,21 @@ class EntityExtractor:
             mentions.append(Mention(entity.id, entity.name, start, end))
             reached = end
         return mentions
+
+
+def _short_names(entity: Entity, shared_first_words: frozenset[str]) -> re.Pattern[str]:
+    """An entity's name, the first word of a longer name that no other entity's name starts with ("Gates" of
+    "Gates Corporation"; not "Bank" of "Bank of America") and its ticker as written: one case-sensitive pattern
+    for :meth:`EntityExtractor._anchored_names`."""
+    words = entity.name.split()
+    names = {entity.name, entity.name.upper()}
+    first = words[0].strip(",.").lower() if words else ""
+    if len(words) > 1 and len(first) >= 3 and first not in shared_first_words and first not in NAME_WORDS:
+        names |= {words[0].strip(",."), words[0].strip(",.").upper()}
+    if entity.id.isalpha():
+        names.add(entity.id)
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w$])(?:{alternatives})(?!\w)")
 
 
 def _next_word_is_head(text: str, end: int) -> bool:

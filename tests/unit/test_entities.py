@@ -166,3 +166,19 @@ def test_names_joined_by_and_or_a_hyphen_in_each_spelling(tmp_path: Path):
                                     {"id": "MBG", "name": "Mercedes-Benz", "tickers": ["MBG"], "aliases": ["Mercedes-Benz"]})
     assert found(extractor, "Bath and Body Works, Bath &amp; Body Works and Mercedes Benz") == [
         ("BBWI", "Bath and Body Works"), ("BBWI", "Bath &amp; Body Works"), ("MBG", "Mercedes Benz")]
+
+
+def test_a_cashtag_vouches_for_its_company_s_short_names(extractor):
+    assert found(extractor, "$SNAP: Snap confirms the launch") == [("SNAP", "$SNAP"), ("SNAP", "Snap")]
+    assert found(extractor, "$PPG - PPG Q2 Earnings Preview") == [("PPG", "$PPG"), ("PPG", "PPG")]
+    assert found(extractor, "$GTES - Gates to offer notes") == [("GTES", "$GTES"), ("GTES", "Gates")]
+    assert found(extractor, "Snap decisions and a Gates foundation grant") == []   # no cashtag: prose
+    assert found(extractor, "$SNAP up; a snap election") == [("SNAP", "$SNAP")]   # lower case stays prose
+    # a first word that starts other companies' names is no short name: "Bank" of Bank of America
+    assert ("BAC", "Bank") not in found(extractor, "$BAC - Bank stocks rally")
+
+
+def test_a_name_run_together_is_matched_as_written_or_in_capitals(extractor):
+    assert found(extractor, "unverified account BESTBUY/CBNA") == [("BBY", "BESTBUY")]
+    assert found(extractor, "thanks #WellsFargo and @CapitalOne") == [("WFC", "WellsFargo"), ("COF", "CapitalOne")]
+    assert found(extractor, "go to bestbuy dot com") == []

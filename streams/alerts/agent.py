@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any
 
 from riskpulse.streams.alerts.detector import Alert, AlertEvent, Detector, Observation
@@ -45,6 +46,9 @@ def observation(msg: ScoredMessage) -> Observation:
         negative=msg.sentiment == "negative", text=msg.text, model_version=msg.model_version,
         entities=tuple(msg.entities), story_id=msg.story_id,
     )
+
+
+LATE_WARNING_EVERY_S = 60.0
 
 
 def settle_time(rules: RuleSet, ts: float) -> float:
@@ -114,6 +118,7 @@ class AlertService:
         self.last_arrival = clock()
         self.watermarks = PartitionWatermarks(settings.alert_idle_advance_s)
         self.active = True
+        self._late_unreported, self._late_reported_at = 0, -math.inf
         log.info("alert detector restored %d keys, watermark %s", len(self.detector.states), self.detector.watermark)
 
     def activate(self, dispatcher: Dispatcher | None) -> None:
@@ -141,12 +146,27 @@ class AlertService:
     def observe(self, msgs: list[tuple[int, ScoredMessage]]) -> list[AlertEvent]:
         """(partition, message) pairs of one batch → alert events, stored before returning."""
         now = self.clock()
+        late = self.detector.late
         for partition, msg in msgs:
             self.detector.add(observation(msg))
             self.watermarks.see(partition, msg.ts.timestamp(), now)
         if msgs:
             self.last_arrival = now
+        if self.detector.late > late:
+            self._report_late(self.detector.late - late, msgs, now)
         return self._unstalled(now, self._commit(self.detector.advance(self.watermarks.current(now))))
+
+    def _report_late(self, dropped: int, msgs: list[tuple[int, ScoredMessage]], now: float) -> None:
+        """Late records are counted in no window, so say so: a metric always, a warning at most every minute."""
+        metrics.ALERT_LATE.inc(dropped)
+        self._late_unreported += dropped
+        if now - self._late_reported_at >= LATE_WARNING_EVERY_S:
+            oldest = min(msg.ts for _, msg in msgs)
+            log.warning("%d scored records (per rule key) reached the alerts service after their windows closed and "
+                        "were counted in none (this batch's oldest: %s, partitions %s; event time now %s)",
+                        self._late_unreported, oldest.isoformat(), sorted({p for p, _ in msgs}),
+                        datetime.fromtimestamp(self.detector.watermark, timezone.utc).isoformat())
+            self._late_unreported, self._late_reported_at = 0, now
 
     def tick(self) -> list[AlertEvent]:
         """When the stream goes quiet, let event time follow the clock so windows still close."""

@@ -38,6 +38,9 @@ CONSUMER_LAG_SECONDS = Gauge(
     "riskpulse_consumer_lag_seconds", "While records wait on the partition: seconds since the newest record this process "
     "has processed there was produced (0 when caught up).", ["group", "topic", "partition"])
 ALERT_EVENTS = Counter("riskpulse_alert_events_total", "Alert state changes (opened, updated, resolved) by rule.", ["rule", "state"])
+ALERT_LATE = Counter(
+    "riskpulse_alert_late_total", "Scored records (counted once per rule key) that reached the alerts service after "
+    "their window had closed: counted in no window.")
 WEBHOOK_DELIVERIES = Counter(
     "riskpulse_webhook_deliveries_total", "Webhook delivery attempts by receiver host and outcome (delivered, retrying, dead).",
     ["receiver", "outcome"])

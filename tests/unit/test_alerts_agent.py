@@ -221,3 +221,19 @@ def test_tick_lets_event_time_move_once_an_empty_partition_goes_idle():
     clock.advance(5)
     service.tick()
     assert service.detector.watermark == 1029.0
+
+
+def test_records_after_their_window_closed_are_counted_and_reported(caplog):
+    from riskpulse.streams.ops import metrics
+
+    clock = FakeClock(500.0)
+    service = AlertService(Settings(alert_idle_advance_s=5), RuleSet(rules=RULES.rules[:1]), FlakyRepo(),
+                           dispatcher=None, clock=clock)
+    service.observe([(0, _msg(i, 1000 + i)) for i in range(30)])   # event time 1029: windows up to 1010 closed
+    before = metrics.ALERT_LATE._value.get()
+    with caplog.at_level("WARNING", logger="riskpulse.alerts"):
+        service.observe([(0, _msg("old1", 1001)), (0, _msg("old2", 1002)), (0, _msg("new", 1029.5))])
+        service.observe([(0, _msg("old3", 1003))])   # within the minute: counted, not warned again
+    assert service.detector.late == 3 and metrics.ALERT_LATE._value.get() - before == 3
+    warnings = [r.getMessage() for r in caplog.records if "after their windows closed" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("2 scored records"), warnings

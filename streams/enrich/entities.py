@@ -182,6 +182,8 @@ class Catalogue:
         self._aliases: dict[str, tuple[int, _Alias]] = {}  # lower-cased alias → (priority, alias)
         self._dropped: set[str] = set()
         self._not_bare: set[str] = set()
+        self._home: dict[str, tuple[str, str]] = {}  # reference id → (name, country), to tell listings of one company
+        self._listings: dict[str, set[str]] = {}  # lower-cased alias → the ids of one company's listings claiming it
 
     # --- building ---------------------------------------------------------------------------
     def add_entity(self, entity: Entity) -> None:
@@ -212,9 +214,31 @@ class Catalogue:
         held = self._aliases.get(key)
         if held is None or priority < held[0]:
             self._aliases[key] = (priority, alias)
+            self._listings.pop(key, None)
+        elif key in self._listings and alias.entity_id in self._listings[key]:
+            pass  # the same company's listing again
+        elif priority == held[0] and held[1] is not None and self._one_company(held[1].entity_id, alias.entity_id):
+            self._listings.setdefault(key, {held[1].entity_id}).add(alias.entity_id)  # kept; settled in load()
         elif priority == held[0] and held[1] is not None and held[1].entity_id != alias.entity_id:
             log.debug("alias %r names both %s and %s: dropped", alias.text, held[1].entity_id, alias.entity_id)
             self._aliases[key] = (priority, None)
+            self._listings.pop(key, None)
+
+    def _one_company(self, a: str, b: str) -> bool:
+        """Two listings of one company: the reference gives both the same name and the same (known) home,
+        "ABB" in Zurich, Stockholm and New York; "First Bancorp" of North Carolina and of Puerto Rico are two."""
+        home = self._home.get(a)
+        return home is not None and bool(home[1]) and home == self._home.get(b)
+
+    def _settle_listings(self) -> None:
+        """A name several listings of one company claim names the listing the other files chose for it (a
+        curated ticker "GOOG" → GOOGL makes "Alphabet Inc." GOOGL's too), else the first listed. Before, such a
+        name was dropped as ambiguous, and "Shell plc", "Nordea" or "ABB" named nothing."""
+        for key, ids in self._listings.items():
+            priority, alias = self._aliases[key]
+            chosen = {self.tickers.get(i.upper(), i) for i in ids} & ids
+            if alias.entity_id not in chosen and len(chosen) == 1:
+                self._aliases[key] = (priority, _Alias(chosen.pop(), alias.text, alias.case))
 
     def add_ticker(self, entity_id: str, ticker: str, origin: str, bare: bool) -> None:
         ticker = ticker.upper()
@@ -242,6 +266,7 @@ class Catalogue:
             catalogue._load_entries(curated, "curated", watched=False)
         if watchlist is not None:
             catalogue._load_entries(watchlist, "watchlist", watched=True)
+        catalogue._settle_listings()
         log.info("entity catalogue: %d entities, %d aliases and tickers, %d watched (%s)", len(catalogue.entities),
                  len(catalogue._aliases), len(catalogue.watched_ids), watchlist)
         return catalogue
@@ -257,6 +282,7 @@ class Catalogue:
             try:
                 row = json.loads(line)
                 self.add_entity(Entity(row["id"], row["name"], row.get("kind", "company")))
+                self._home[row["id"]] = (row["name"].lower(), row.get("country") or "")
                 for alias in row["aliases"]:
                     if isinstance(alias, dict):
                         self.add_alias(row["id"], alias["text"], "reference", alias.get("case"))

@@ -182,3 +182,12 @@ def test_a_name_run_together_is_matched_as_written_or_in_capitals(extractor):
     assert found(extractor, "unverified account BESTBUY/CBNA") == [("BBY", "BESTBUY")]
     assert found(extractor, "thanks #WellsFargo and @CapitalOne") == [("WFC", "WellsFargo"), ("COF", "CapitalOne")]
     assert found(extractor, "go to bestbuy dot com") == []
+
+
+def test_one_company_listed_on_several_exchanges_keeps_its_names(extractor):
+    # the reference lists ABB in New York, Stockholm and Zurich: its name used to be dropped as ambiguous
+    assert found(extractor, "ABB to spin off its turbocharging business") == [("ABB", "ABB")]
+    assert [e for e, _ in found(extractor, "Shell plc and Nordea report")] == ["SHEL.L", "NDA-FI.HE"]
+    assert found(extractor, "Alphabet Inc. and Alphabet") == [("GOOGL", "Alphabet Inc."), ("GOOGL", "Alphabet")]
+    # two companies of one name (North Carolina, Puerto Rico) stay ambiguous: neither is named
+    assert found(extractor, "First Bancorp declares a dividend") == []

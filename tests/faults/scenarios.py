@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -183,8 +184,9 @@ def dead_letter_offsets(settings: Settings) -> set[tuple[int, int]]:
         store.close()
 
 
-def topic_ids(settings: Settings, topic: str) -> Counter:
-    """How often each message id was emitted on ``topic`` (read from the start to its end offsets)."""
+def topic_ids(settings: Settings, topic: str, where: dict[str, list[str]] | None = None) -> Counter:
+    """How often each message id was emitted on ``topic`` (read from the start to its end offsets); ``where``
+    collects each id's ``partition@offset`` records."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False,
                              max_partition_fetch_bytes=4 * 1024 * 1024)
     try:
@@ -197,7 +199,11 @@ def topic_ids(settings: Settings, topic: str) -> Counter:
         while any(consumer.position(tp) < ends[tp] for tp in parts):
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
             for records in consumer.poll(timeout_ms=1000).values():
-                ids.update(json.loads(r.value)["id"] for r in records)
+                for r in records:
+                    message_id = json.loads(r.value)["id"]
+                    ids[message_id] += 1
+                    if where is not None:
+                        where.setdefault(message_id, []).append(f"{r.partition}@{r.offset}")
         return ids
     finally:
         consumer.close()
@@ -235,7 +241,8 @@ def audit(result: FaultResult, settings: Settings, produced_ids: set[str],
     (they are two scored records by design, reported apart, not as the pipeline counting twice)."""
     counts = stored_counts(settings)
     have = stored_ids(settings)
-    scored = topic_ids(settings, settings.topic_scored)
+    where: dict[str, list[str]] = {}
+    scored = topic_ids(settings, settings.topic_scored, where)
     result.produced = len(produced_ids)
     result.stored = len(have & produced_ids)
     result.lost = len(produced_ids - have)
@@ -244,6 +251,9 @@ def audit(result: FaultResult, settings: Settings, produced_ids: set[str],
     if sent_twice:
         result.notes["ids_sent_twice_on_scored_topic"] = sum(n - 1 for i, n in scored.items() if i in sent_twice)
     result.notes.setdefault("scored_missing", len(have - set(scored)))
+    twice = sorted((places for i, places in where.items() if len(places) > 1 and i not in sent_twice), key=str)
+    if twice:  # which records: to match against the workers' "stored raw[p]@a-b" lines
+        result.notes["scored_duplicates_at"] = twice[:10]
     return result
 
 
@@ -541,6 +551,9 @@ def clickhouse_down(root: Path, down_s: float = 60, n: int = 6000, rate: float =
     return result
 
 
+HANDOVER = re.compile(r"Revoking|Setting newly assigned|stopping:|[Cc]ommit|wait_empty|Signal received|took over")
+
+
 def rolling_deploy(root: Path, n: int = 6000, rate: float = 300) -> FaultResult:
     """Two workers in the group; mid-stream one gets SIGTERM (a rolling deploy) and a new one replaces it.
     The stop must take at most RISKPULSE_STOP_GRACE_S; the partitions move; nothing is counted twice."""
@@ -567,6 +580,9 @@ def rolling_deploy(root: Path, n: int = 6000, rate: float = 300) -> FaultResult:
         wait_committed(run.settings, [second, replacement])
         result.notes["stored_by_survivor"] = sorted(second.stored_partitions())
         audit(result, run.settings, {messages[i].id for i in stream.landed})
+        if result.scored_duplicated:  # the workers' view of the handovers, for the failure message
+            result.notes["handovers"] = {w.log.name: [line[:200] for line in w.text().splitlines() if HANDOVER.search(line)][-12:]
+                                         for w in (first, second, replacement)}
     return result
 
 

@@ -68,6 +68,12 @@ NEXT_ANY_WORD = re.compile(r" (\w+)")
 NEXT_WORD = re.compile(r" ([A-Z][a-z]+)\b")
 NAME_WORDS = frozenset("group bank institute management holdings partners capital fund funds trust services association "
                        "council foundation institution institutions university agency authority".split())
+HEADLINE_OPENING = re.compile(r"[A-Z][\w&.-]*(?: [A-Z][\w&.-]*){0,3}")  # up to four capitalised words
+# what follows a company's name when a headline says what it does
+CORPORATE_ACT = re.compile(
+    r"\s+(?:to\s+(?:report|release|offer|acquire|buy|sell|spin\s+off|present|announce|host|pay|redeem|issue|"
+    r"launch|list|merge|delist|restate|split)|reports|announces|declares|completes|launches|confirms|files\s+for|"
+    r"names|appoints|partners\s+with|unveils|posts\s+Q[1-4]|CEO|CFO|Q[1-4])\b", re.IGNORECASE)
 LEADING_WORDS = frozenset({"the", "a", "an"})  # "The Knight-Swift Transportation …": not part of the name
 # One spelling of a legal form stands for the others: "Immersion Corp" names "Immersion Corporation" and
 # "Immersion Corp." too ("Co" without its dot is left out: it ends names that are no legal form).
@@ -365,6 +371,7 @@ class EntityExtractor:
         firsts = Counter(e.name.split()[0].strip(",.").lower() for e in catalogue.entities.values() if e.name.split())
         self._shared_first_words = frozenset(word for word, n in firsts.items() if n > 1)
         self._short_names: dict[str, re.Pattern[str]] = {}
+        self._subjects = _headline_subjects(catalogue, self._shared_first_words)
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for alias in catalogue.aliases():
             self._automaton.add_word(alias.text.lower(), alias)
@@ -411,9 +418,27 @@ class EntityExtractor:
                                                 or not all(s.isupper() for a, s in zip(alias.text, surface) if a.isupper())):
                     continue
                 candidates.append((start, end, self.catalogue.entities[alias.entity_id]))
+        subject = self._headline_subject(text)
+        if subject is not None:
+            candidates.append(subject)
         if self._unlisted is not None:
             candidates.extend(self._unlisted_candidates(text, candidates))
         return self._resolve(candidates)
+
+    def _headline_subject(self, text: str) -> tuple[int, int, Entity] | None:
+        """A company's short name opening a headline before what companies do: "Gates to offer $568M of senior
+        notes", "Sinclair to Report Second Quarter Results", "Snap CEO Evan Spiegel…". Elsewhere such names
+        are words or surnames, which is why the catalogue does not match them alone."""
+        opening = HEADLINE_OPENING.match(text)
+        if opening is None:
+            return None
+        words = opening.group(0).split(" ")
+        for n in range(len(words), 0, -1):
+            name = " ".join(words[:n])
+            entity = self._subjects.get(name)
+            if entity is not None and CORPORATE_ACT.match(text, len(name)):
+                return 0, len(name), entity
+        return None
 
     def _anchored_names(self, text: str, cashtagged: set[Entity]) -> list[tuple[int, int, Entity]]:
         """A cashtag vouches for its company's short names in the same message: "$SNAP: Snap confirms…",
@@ -486,6 +511,29 @@ def _short_names(entity: Entity, shared_first_words: frozenset[str]) -> re.Patte
         names.add(entity.id)
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     return re.compile(rf"(?<![\w$])(?:{alternatives})(?!\w)")
+
+
+def _headline_subjects(catalogue: Catalogue, shared_first_words: frozenset[str]) -> dict[str, Entity]:
+    """Names that name exactly one entity as a headline's subject, for :meth:`EntityExtractor._headline_subject`:
+    its name, the first word of a longer name that starts no other ("Gates"; not "Vertex", which starts two
+    companies' names, nor a short acronym, "ECB" of ECB Bancorp), and its ticker of four letters or more — as
+    written, never shouted ("CANADA TO LAUNCH…" is not Canada Goose)."""
+    owners: dict[str, set[str]] = {}
+    for entity in catalogue.entities.values():
+        if entity.kind == "ticker":
+            continue
+        words = entity.name.split()
+        names = {entity.name}
+        first = words[0].strip(",.") if len(words) > 1 else ""
+        if (len(first) >= 3 and first.lower() not in shared_first_words and first.lower() not in NAME_WORDS
+                and not (first.isupper() and len(first) <= 4)):
+            names.add(first)
+        if entity.id.isalpha() and len(entity.id) >= 4:  # "PNFP Reports…"; "MSC Confirms…" is a shipping line
+            names.add(entity.id)
+        for name in names:
+            if " " in name or name.lower() not in shared_first_words:
+                owners.setdefault(name, set()).add(entity.id)
+    return {name: catalogue.entities[next(iter(ids))] for name, ids in owners.items() if len(ids) == 1}
 
 
 def _next_word_is_head(text: str, end: int) -> bool:

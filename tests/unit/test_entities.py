@@ -191,3 +191,14 @@ def test_one_company_listed_on_several_exchanges_keeps_its_names(extractor):
     assert found(extractor, "Alphabet Inc. and Alphabet") == [("GOOGL", "Alphabet Inc."), ("GOOGL", "Alphabet")]
     # two companies of one name (North Carolina, Puerto Rico) stay ambiguous: neither is named
     assert found(extractor, "First Bancorp declares a dividend") == []
+
+
+def test_a_short_name_opening_a_headline_before_what_companies_do(extractor):
+    assert found(extractor, "Gates to offer $568M of senior notes") == [("GTES", "Gates")]
+    assert found(extractor, "Sinclair to Report Second Quarter 2022 Results") == [("SBGI", "Sinclair")]
+    assert found(extractor, "Snap CEO Evan Spiegel talks earnings") == [("SNAP", "Snap")]
+    assert found(extractor, "Gates of the old town reopen") == []           # no corporate act: a word
+    assert found(extractor, "I saw Sinclair to report it") == []            # not the headline's subject
+    assert "GOOS" not in [e for e, _ in found(extractor, "CANADA TO LAUNCH ITS OWN DISPUTE CONSULTATION")]
+    # "Vertex" starts two companies' names (Vertex Inc., Vertex Pharmaceuticals): neither is guessed
+    assert "VERX" not in [e for e, _ in found(extractor, "Vertex to Announce Second Quarter Results")]

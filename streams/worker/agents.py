@@ -59,22 +59,39 @@ class Publisher:
     def __init__(self, app):
         self.app = app
 
-    async def publish(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+    async def publish(self, topic: str, records: Sequence[tuple[bytes | None, bytes]],
+                      delivered: set[tuple[int, int]] | None = None) -> None:
+        """Send ``records`` and wait until the broker has them all.
+
+        ``delivered``, kept by the caller across the retries of one batch, collects the Kafka batches the
+        broker acknowledged, as (partition, first row): a retry after a failure on one partition sends only
+        what did not arrive, instead of emitting the rest of the batch a second time. The same rows make the
+        same Kafka batches, so the keys match from one try to the next.
+        """
         producer = (await self.app.maybe_start_producer())._ensure_producer()  # faust's aiokafka producer
         partitions = sorted(await producer.partitions_for(topic))
         by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
         for key, value in records:
             by_partition.setdefault(producer._partitioner(key, partitions, partitions), []).append((key, value))
-        futures = []
-        for partition, rows in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in rows:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any one record
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*futures)
+        done = delivered if delivered is not None else set()
+        sent: list[tuple[tuple[int, int], asyncio.Future]] = []
+        try:
+            for partition, rows in by_partition.items():
+                batch, first = producer.create_batch(), 0
+                for row, (key, value) in enumerate(rows):
+                    if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
+                        if (partition, first) not in done:
+                            sent.append(((partition, first), await producer.send_batch(batch, topic, partition=partition)))
+                        batch, first = producer.create_batch(), row
+                        batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any one record
+                if (partition, first) not in done:
+                    sent.append(((partition, first), await producer.send_batch(batch, topic, partition=partition)))
+        finally:  # what went out before a failure still counts as delivered once the broker confirms it
+            results = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+            done.update(where for (where, _), result in zip(sent, results) if not isinstance(result, BaseException))
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 def observe_batch(events: Sequence[Any], result: BatchResult, stages: dict[str, float], seconds: float, model_version: str) -> None:
@@ -107,13 +124,15 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
     publisher = Publisher(app)
     masker = masker_for(settings)  # None when RISKPULSE_PII_MASK is off
 
-    async def emit(result: BatchResult) -> int:
+    async def emit(result: BatchResult, delivered: dict[str, set[tuple[int, int]]]) -> int:
+        """Scored records and dead letters onto their topics; ``delivered`` (per topic, kept across retries)
+        makes a retry send only what the broker has not acknowledged yet."""
         scored = [(m.key, m.model_dump_json().encode()) for m in result.scored]
         dead = [(f"{d.topic}/{d.partition}".encode(), d.model_dump_json().encode()) for d in result.dead]
         if scored:
-            await publisher.publish(settings.topic_scored, scored)
+            await publisher.publish(settings.topic_scored, scored, delivered.setdefault(settings.topic_scored, set()))
         if dead:
-            await publisher.publish(settings.topic_dead_letter, dead)
+            await publisher.publish(settings.topic_dead_letter, dead, delivered.setdefault(settings.topic_dead_letter, set()))
         return len(scored) + len(dead)
 
     async def handle(stream, events: list, previous: asyncio.Future | None) -> bool:
@@ -134,7 +153,9 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         if previous is not None and not await previous:
             return False
         emitting = time.perf_counter()
-        if result is None or await retry_async(lambda: emit(result), f"emitting {where}", lambda: stream.should_stop) is None:
+        delivered: dict[str, set[tuple[int, int]]] = {}
+        if result is None or await retry_async(lambda: emit(result, delivered), f"emitting {where}",
+                                               lambda: stream.should_stop) is None:
             log.warning("stopping: %s left unacked for redelivery", where)
             return False
         acking = time.perf_counter()

@@ -23,7 +23,7 @@ def _app(store: FakeStore, failing_sends: int = 0, before_publish=None):
     sent: list[tuple[str, dict]] = []
     failures = [failing_sends]
 
-    async def publish(topic_name, records):
+    async def publish(topic_name, records, delivered=None):
         if before_publish is not None:
             await before_publish(topic_name, records)
         if failures[0]:
@@ -128,3 +128,63 @@ def test_the_next_batch_is_stored_while_the_previous_one_emits_and_emits_stay_in
     asyncio.run(run())
     assert settings.batch_pipeline_depth == 2 and writes_seen_by_first_emit == [2]
     assert [v["id"] for _, v in sent] == [f"m-{i}" for i in range(6)], "emits keep the batches' order"
+
+
+class _FakeKafkaBatch:
+    def __init__(self, capacity: int) -> None:
+        self.rows, self.capacity = [], capacity
+
+    def append(self, key, value, timestamp):
+        if len(self.rows) >= self.capacity:
+            return None
+        self.rows.append(value)
+        return object()
+
+
+class _FlakyProducer:
+    """aiokafka's producer as Publisher uses it: 2 partitions by key, 2-record batches, sends that can fail."""
+
+    def __init__(self, fail: set[tuple[int, bytes]]) -> None:
+        self.fail, self.received = fail, []
+
+    async def partitions_for(self, topic):
+        return {0, 1}
+
+    def _partitioner(self, key, all_partitions, available):
+        return int(key)
+
+    def create_batch(self):
+        return _FakeKafkaBatch(2)
+
+    async def send_batch(self, batch, topic, partition):
+        future = asyncio.get_running_loop().create_future()
+        if (partition, batch.rows[0]) in self.fail:
+            self.fail.discard((partition, batch.rows[0]))
+            future.set_exception(ConnectionError("request timed out"))
+        else:
+            self.received += [(partition, v) for v in batch.rows]
+            future.set_result(None)
+        return future
+
+
+def test_a_retried_publish_sends_only_what_the_broker_did_not_acknowledge():
+    from riskpulse.streams.worker.agents import Publisher
+
+    producer = _FlakyProducer(fail={(1, b"b3")})
+    app = type("App", (), {})()
+
+    async def maybe_start_producer():
+        return type("Wrapper", (), {"_ensure_producer": lambda self: producer})()
+
+    app.maybe_start_producer = maybe_start_producer
+    records = [(b"0", b"a1"), (b"1", b"b1"), (b"0", b"a2"), (b"1", b"b2"), (b"1", b"b3")]
+
+    async def run():
+        delivered: set = set()
+        with pytest.raises(ConnectionError):
+            await Publisher(app).publish("scored", records, delivered)
+        assert delivered == {(0, 0), (1, 0)}   # partition 1's second batch (b3) failed
+        await Publisher(app).publish("scored", records, delivered)
+
+    asyncio.run(run())
+    assert sorted(producer.received) == [(0, b"a1"), (0, b"a2"), (1, b"b1"), (1, b"b2"), (1, b"b3")]  # each once

@@ -388,8 +388,8 @@ class EntityExtractor:
         if "$" in text:  # the pattern's lookbehind is tried at every position: ~3 µs a text without one
             for match in CASHTAG.finditer(text):
                 candidates.append((match.start(), match.end(), self.catalogue.entity_for_ticker(match.group(1))))
-            if candidates:
-                candidates.extend(self._anchored_names(text, {entity for _, _, entity in candidates}))
+            if candidates:  # in the cashtags' order: a set's order follows the process's hash seed
+                candidates.extend(self._anchored_names(text, list(dict.fromkeys(entity for _, _, entity in candidates))))
         if ":" in text:
             for match in EXCHANGE_TICKER.finditer(text):
                 candidates.append((match.start(1), match.end(1), self.catalogue.entity_for_ticker(match.group(1))))
@@ -440,7 +440,7 @@ class EntityExtractor:
                 return 0, len(name), entity
         return None
 
-    def _anchored_names(self, text: str, cashtagged: set[Entity]) -> list[tuple[int, int, Entity]]:
+    def _anchored_names(self, text: str, cashtagged: list[Entity]) -> list[tuple[int, int, Entity]]:
         """A cashtag vouches for its company's short names in the same message: "$SNAP: Snap confirms…",
         "$FIGS - Figs stock falls…", "$PPG - PPG Q2 Earnings". Alone, such names are words or tickers the
         catalogue does not match bare ("Snap", "Figs", "Gates"), since in other messages they are prose."""

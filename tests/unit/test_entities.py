@@ -202,3 +202,19 @@ def test_a_short_name_opening_a_headline_before_what_companies_do(extractor):
     assert "GOOS" not in [e for e, _ in found(extractor, "CANADA TO LAUNCH ITS OWN DISPUTE CONSULTATION")]
     # "Vertex" starts two companies' names (Vertex Inc., Vertex Pharmaceuticals): neither is guessed
     assert "VERX" not in [e for e, _ in found(extractor, "Vertex to Announce Second Quarter Results")]
+
+
+def test_mentions_do_not_depend_on_the_process_hash_seed():
+    """The worker's enrichment process and the test process found "ASML" (named by two cashtags' companies) as
+    two different listings: the anchored names were gathered from a set, whose order follows PYTHONHASHSEED."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from riskpulse.streams.enrich.entities import Catalogue, EntityExtractor\n"
+            "ex = EntityExtractor(Catalogue.load())\n"
+            "print([(m.entity_id, m.start) for t in ['$ASML $ASMLF - ASML Q2: Full Order Book', "
+            "'$GOOG $GOOGL: Alphabet and Google', '$VOW3.DE $VOW.DE Volkswagen recalls'] for m in ex.extract(t)])")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3", "4")}
+    assert len(outputs) == 1, outputs

@@ -498,15 +498,24 @@ class EntityExtractor:
         return mentions
 
 
+def _distinct_first_word(entity: Entity, shared_first_words: frozenset[str]) -> str:
+    """The first word of a longer name when no other entity's name starts with it and it is no generic name
+    word ("Gates" of "Gates Corporation"; not "Bank" of "Bank of America"), else ""."""
+    words = entity.name.split()
+    first = words[0].strip(",.") if len(words) > 1 else ""
+    if len(first) >= 3 and first.lower() not in shared_first_words and first.lower() not in NAME_WORDS:
+        return first
+    return ""
+
+
 def _short_names(entity: Entity, shared_first_words: frozenset[str]) -> re.Pattern[str]:
     """An entity's name, the first word of a longer name that no other entity's name starts with ("Gates" of
     "Gates Corporation"; not "Bank" of "Bank of America") and its ticker as written: one case-sensitive pattern
     for :meth:`EntityExtractor._anchored_names`."""
-    words = entity.name.split()
     names = {entity.name, entity.name.upper()}
-    first = words[0].strip(",.").lower() if words else ""
-    if len(words) > 1 and len(first) >= 3 and first not in shared_first_words and first not in NAME_WORDS:
-        names |= {words[0].strip(",."), words[0].strip(",.").upper()}
+    first = _distinct_first_word(entity, shared_first_words)
+    if first:
+        names |= {first, first.upper()}
     if entity.id.isalpha():
         names.add(entity.id)
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
@@ -522,11 +531,9 @@ def _headline_subjects(catalogue: Catalogue, shared_first_words: frozenset[str])
     for entity in catalogue.entities.values():
         if entity.kind == "ticker":
             continue
-        words = entity.name.split()
         names = {entity.name}
-        first = words[0].strip(",.") if len(words) > 1 else ""
-        if (len(first) >= 3 and first.lower() not in shared_first_words and first.lower() not in NAME_WORDS
-                and not (first.isupper() and len(first) <= 4)):
+        first = _distinct_first_word(entity, shared_first_words)
+        if first and not (first.isupper() and len(first) <= 4):
             names.add(first)
         if entity.id.isalpha() and len(entity.id) >= 4:  # "PNFP Reports…"; "MSC Confirms…" is a shipping line
             names.add(entity.id)

@@ -74,6 +74,11 @@ CORPORATE_ACT = re.compile(
     r"\s+(?:to\s+(?:report|release|offer|acquire|buy|sell|spin\s+off|present|announce|host|pay|redeem|issue|"
     r"launch|list|merge|delist|restate|split)|reports|announces|declares|completes|launches|confirms|files\s+for|"
     r"names|appoints|partners\s+with|unveils|posts\s+Q[1-4]|CEO|CFO|Q[1-4])\b", re.IGNORECASE)
+# a results release: the one headline where companies go by a short ticker ("EA to Release First Quarter … Results")
+RESULTS_RELEASE = re.compile(r"\s+(?:to\s+)?(?:report|release|announce|host|post)s?\b[^.!?\n]{0,60}?\b(?:results|earnings)\b",
+                             re.IGNORECASE)
+# "Moving iMage Technologies (MiT)": an abbreviation defined in brackets right after a name
+ABBREVIATION = re.compile(r"\s*\(([A-Za-z][A-Za-z&.]{1,9})\)")
 LEADING_WORDS = frozenset({"the", "a", "an"})  # "The Knight-Swift Transportation …": not part of the name
 # One spelling of a legal form stands for the others: "Immersion Corp" names "Immersion Corporation" and
 # "Immersion Corp." too ("Co" without its dot is left out: it ends names that are no legal form).
@@ -372,6 +377,8 @@ class EntityExtractor:
         self._shared_first_words = frozenset(word for word, n in firsts.items() if n > 1)
         self._short_names: dict[str, re.Pattern[str]] = {}
         self._subjects = _headline_subjects(catalogue, self._shared_first_words)
+        self._short_tickers = {e.id: e for e in catalogue.entities.values()
+                               if e.kind != "ticker" and e.id.isalpha() and e.id.isupper() and 2 <= len(e.id) < 4}
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for alias in catalogue.aliases():
             self._automaton.add_word(alias.text.lower(), alias)
@@ -415,20 +422,25 @@ class EntityExtractor:
                 elif alias.case == "exact" and surface not in (alias.text, alias.text.upper()):
                     continue
                 elif alias.case == "title" and (_after_capitalised_word(text, start) or _before_name_word(text, end)
-                                                or not all(s.isupper() for a, s in zip(alias.text, surface) if a.isupper())):
+                                                or not _word_capitals_kept(alias.text, surface)):
                     continue
                 candidates.append((start, end, self.catalogue.entities[alias.entity_id]))
         subject = self._headline_subject(text)
         if subject is not None:
             candidates.append(subject)
+            candidates.extend(self._anchored_names(text, [subject[2]]))  # "Discover Partners … Discover® Cards"
         if self._unlisted is not None:
             candidates.extend(self._unlisted_candidates(text, candidates))
-        return self._resolve(candidates)
+        mentions = self._resolve(candidates)
+        if mentions and "(" in text:
+            mentions = _with_abbreviations(text, mentions, self.catalogue.tickers)
+        return mentions
 
     def _headline_subject(self, text: str) -> tuple[int, int, Entity] | None:
         """A company's short name opening a headline before what companies do: "Gates to offer $568M of senior
         notes", "Sinclair to Report Second Quarter Results", "Snap CEO Evan Spiegel…". Elsewhere such names
-        are words or surnames, which is why the catalogue does not match them alone."""
+        are words or surnames, which is why the catalogue does not match them alone. A ticker of two or three
+        letters ("EA", "MSC") is often another firm's acronym: it counts only before a results release."""
         opening = HEADLINE_OPENING.match(text)
         if opening is None:
             return None
@@ -438,14 +450,18 @@ class EntityExtractor:
             entity = self._subjects.get(name)
             if entity is not None and CORPORATE_ACT.match(text, len(name)):
                 return 0, len(name), entity
+        entity = self._short_tickers.get(words[0])
+        if entity is not None and RESULTS_RELEASE.match(text, len(words[0])) and not _is_shouting(text):
+            return 0, len(words[0]), entity
         return None
 
-    def _anchored_names(self, text: str, cashtagged: list[Entity]) -> list[tuple[int, int, Entity]]:
-        """A cashtag vouches for its company's short names in the same message: "$SNAP: Snap confirms…",
-        "$FIGS - Figs stock falls…", "$PPG - PPG Q2 Earnings". Alone, such names are words or tickers the
-        catalogue does not match bare ("Snap", "Figs", "Gates"), since in other messages they are prose."""
+    def _anchored_names(self, text: str, vouched: list[Entity]) -> list[tuple[int, int, Entity]]:
+        """A cashtag or a headline's subject vouches for its company's short names in the same message: "$SNAP:
+        Snap confirms…", "$FIGS - Figs stock falls…", "$PPG - PPG Q2 Earnings", "Discover Partners With … for
+        Discover® Student Cards". Alone, such names are words or tickers the catalogue does not match bare
+        ("Snap", "Figs", "Gates"), since in other messages they are prose."""
         found = []
-        for entity in cashtagged:
+        for entity in vouched:
             if entity.kind == "ticker" or entity.id not in self.catalogue.entities:
                 continue
             pattern = self._short_names.get(entity.id)
@@ -519,7 +535,7 @@ def _short_names(entity: Entity, shared_first_words: frozenset[str]) -> re.Patte
     if entity.id.isalpha():
         names.add(entity.id)
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<![\w$])(?:{alternatives})(?!\w)")
+    return re.compile(rf"(?<![\w$])(?:{alternatives})(?!\w|-\d)")  # not a model number: "F-150"
 
 
 def _headline_subjects(catalogue: Catalogue, shared_first_words: frozenset[str]) -> dict[str, Entity]:
@@ -588,6 +604,61 @@ def _before_name_word(text: str, end: int) -> bool:
     longer match)."""
     following = NEXT_WORD.match(text, end)
     return following is not None and following.group(1).lower() in NAME_WORDS
+
+
+def _with_abbreviations(text: str, mentions: list[Mention], tickers: dict[str, str]) -> list[Mention]:
+    """A name's abbreviation defined in brackets right after it names the same entity there and further on:
+    "Moving iMage Technologies (MiT) … MiT", "Nomura Research Institute (NRI)". A bracketed symbol is no
+    abbreviation: one the catalogue lists ("Barclays PLC (BCS)", "Immersion Corporation (IMMR)"), or one that
+    spells no abbreviation of the name from its first letter ("Apple (AAPL)", "Hedge Funds Are Dumping Altair
+    Engineering Inc. (ALTR)", whose found name is too long)."""
+    taken = [(m.start, m.end) for m in mentions]
+    added = []
+    for mention in mentions:
+        match = ABBREVIATION.match(text, mention.end)
+        if match is None:
+            continue
+        abbreviation, name = match.group(1), text[mention.start:mention.end]
+        if (abbreviation[0].lower() != name[0].lower() or not _abbreviates(abbreviation, name)
+                or abbreviation == mention.entity_id or (abbreviation.isupper() and abbreviation in tickers)):
+            continue
+        if any(start < match.end(1) and match.start(1) < end for start, end in taken):
+            continue  # already a mention: the symbol rule's or another entity's
+        for found in re.finditer(rf"(?<![\w$]){re.escape(abbreviation)}(?!\w)", text[match.start(1):]):
+            start, end = match.start(1) + found.start(), match.start(1) + found.end()
+            if not any(s < end and start < e for s, e in taken):
+                added.append(Mention(mention.entity_id, mention.name, start, end))
+                taken.append((start, end))
+    return sorted(mentions + added, key=lambda m: m.start) if added else mentions
+
+
+def _abbreviates(short: str, name: str) -> bool:
+    """Schwartz and Hearst's test (2003): the abbreviation's letters appear in the name in order, right to left,
+    its first letter at the start of one of the name's words."""
+    short, name = short.lower(), name.lower()
+    at = len(name) - 1
+    for index in range(len(short) - 1, -1, -1):
+        letter = short[index]
+        if not letter.isalnum():
+            continue
+        while at >= 0 and (name[at] != letter or (index == 0 and at > 0 and name[at - 1].isalnum())):
+            at -= 1
+        if at < 0:
+            return False
+        at -= 1
+    return True
+
+
+def _word_capitals_kept(alias: str, surface: str) -> bool:
+    """Each word of the alias is capitalised where the alias's word is: "Moving iMage Technologies" for "Moving
+    iMAGE Technologies", "Energy Transfer"; not "energy transfer" (the surface has the alias's length)."""
+    position = 0
+    for word in alias.split(" "):
+        first = next((i for i, ch in enumerate(word) if ch.isupper()), None)
+        if first is not None and not surface[position + first].isupper():
+            return False
+        position += len(word) + 1
+    return True
 
 
 def _is_shouting(text: str) -> bool:

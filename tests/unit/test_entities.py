@@ -204,6 +204,36 @@ def test_a_short_name_opening_a_headline_before_what_companies_do(extractor):
     assert "VERX" not in [e for e, _ in found(extractor, "Vertex to Announce Second Quarter Results")]
 
 
+def test_a_title_name_keeps_each_word_s_first_capital(tmp_path: Path):
+    extractor = reference_extractor(tmp_path, {"id": "MITQ", "name": "Moving iMAGE Technologies", "tickers": ["MITQ"],
+                                               "aliases": [{"text": "Moving iMAGE Technologies", "case": "title"}]})
+    assert found(extractor, "Moving iMage Technologies signs") == [("MITQ", "Moving iMage Technologies")]
+    assert found(extractor, "moving image technologies in film") == []
+
+
+def test_a_headline_subject_vouches_for_its_name_further_on(extractor):
+    text = "Discover Partners With Artist to Create Next Design for Discover® Student Cards"
+    assert found(extractor, text) == [("DFS", "Discover"), ("DFS", "Discover")]
+    assert found(extractor, "Ford unveils its new F-150 Raptor") == [("F", "Ford")]  # a model number, not the ticker
+    assert found(extractor, "Discover new ways to save with Discover® cards") == []  # no headline subject: a word
+
+
+def test_a_short_ticker_opens_a_headline_only_before_a_results_release(extractor):
+    assert found(extractor, "EA to Release First Quarter Fiscal Year 2023 Results on August 2") == [("EA", "EA")]
+    assert found(extractor, "ITT to Release 2022 Second Quarter Results") == [("ITT", "ITT")]
+    assert found(extractor, "EA to buy a studio") == []                     # an acronym of many firms
+    assert found(extractor, "EA TO RELEASE THE RESULTS OF THE VOTE") == []  # shouted
+
+
+def test_an_abbreviation_in_brackets_names_the_entity_there_and_further_on(extractor):
+    text = "Moving iMage Technologies (MiT) and Alamo Drafthouse Cinemas Announce; MiT shares rise"
+    assert [(e, s) for e, s in found(extractor, text) if e == "MITQ"] == [
+        ("MITQ", "Moving iMage Technologies"), ("MITQ", "MiT"), ("MITQ", "MiT")]
+    # a bracketed ticker is a symbol, not an abbreviation; nor is what does not spell the name from its start
+    assert found(extractor, "Immersion Corporation (IMMR) and Apple (AAPL)") == [
+        ("IMMR", "Immersion Corporation"), ("AAPL", "Apple"), ("AAPL", "AAPL")]  # "(AAPL)": a listed ticker, bare
+
+
 def test_mentions_do_not_depend_on_the_process_hash_seed():
     """The worker's enrichment process and the test process found "ASML" (named by two cashtags' companies) as
     two different listings: the anchored names were gathered from a set, whose order follows PYTHONHASHSEED."""

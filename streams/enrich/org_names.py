@@ -405,6 +405,8 @@ class UnlistedNameFinder:
     def _symbol(self, text: str, words: list[_Token]) -> str | None:
         before = SYMBOL_BEFORE.search(text, max(0, words[0].start - 60), words[0].start) if "$" in text else None
         after = SYMBOL_AFTER.match(text, _skip_spaces(text, words[-1].start + len(words[-1].bare))) if "(" in text else None
+        if before is not None and after is not None and before.group(1) == after.group(1):
+            return after.group(1)  # "$SAVE - Spirit Airlines (SAVE)": named twice, it need not spell the name
         for match in (before, after):
             if match is not None and _spells(match.group(1), [w.bare for w in words], self._common):
                 return match.group(1)

@@ -40,6 +40,15 @@ def test_a_name_that_spells_the_symbol_beside_it_is_that_symbols_company(finder,
     assert _names(finder, text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("$SAVE - Spirit Airlines (SAVE) Investor Presentation", [("Spirit Airlines", "SAVE")]),
+    ("$NRDEF - Nordea Bank AB (NRDEF) CEO Frank Vang-Jensen on Q2 2022 Results", [("Nordea Bank AB", "NRDEF")]),
+    ("Spirit Airlines (SAVE) Investor Presentation", []),  # named once and not spelt: no evidence it is SAVE's
+])
+def test_a_name_between_a_cashtag_and_the_same_symbol_is_that_symbols_company(finder, text, expected):
+    assert _names(finder, text) == expected
+
+
 def test_a_symbol_is_not_spelt_across_other_words_of_a_headline(finder):
     names = _names(finder, "$ZGNX - FDA OKs Zogenix's Fintepla for Dravet syndrome")
     assert all(not surface.startswith("FDA") for surface, _ in names)

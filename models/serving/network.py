@@ -34,11 +34,16 @@ def preprocess(text: str) -> str:
     return _URL.sub("http", html.unescape(text))
 
 
-def pad_ids(encoded: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_ids(encoded: list[list[int]], pad_id: int, multiple: int = 1, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Token id lists as one right-padded id array and its attention mask, built in two vectorised
-    steps (no row-by-row filling); training pads its whole set once, serving one batch at a time."""
+    steps (no row-by-row filling); training pads its whole set once, serving one batch at a time.
+    The width is the longest row rounded up to ``multiple`` (at most ``limit``, never below the longest)."""
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    mask = np.arange(lengths.max()) < lengths[:, None]
+    longest = int(lengths.max())
+    width = -(-longest // multiple) * multiple
+    if limit is not None:
+        width = max(longest, min(width, limit))
+    mask = np.arange(width) < lengths[:, None]
     ids = np.full(mask.shape, pad_id, dtype=np.int64)
     ids[mask] = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(lengths.sum()))
     return ids, mask.astype(np.int64)

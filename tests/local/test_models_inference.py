@@ -134,6 +134,19 @@ def test_chunked_tokenization_gives_the_scores_of_one_call(engine: Engine) -> No
     assert chunked.texts_seen == len(texts) and chunked.texts_truncated == 1
 
 
+def test_widths_padded_to_a_multiple_score_as_exact_widths_and_warm_up_leaves_no_trace(engine: Engine) -> None:
+    """The GPU path's padding (widths rounded up to 8) and its warm-up at load, forced here on the CPU."""
+    labels = {"topic": engine.topics, "sentiment": engine.sentiments}
+    padded = Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device, engine.max_length,
+                    batch_size=2, precision=engine.precision, temperatures=engine.temperatures)
+    padded.pad_multiple = 8
+    seconds = padded.warm_up(rows=(2,))
+    assert seconds > 0 and padded.texts_seen == 0 and padded.texts_truncated == 0
+    for a, b in zip(padded.classify(TEXTS), engine.classify(TEXTS), strict=True):
+        assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
+        assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=2e-3)  # bf16 on CPUs that compute it natively
+
+
 def test_truncation_keeps_the_closing_token(engine: Engine) -> None:
     """A cut text ends with the tokenizer's closing token, as an uncut one does, and is max_length long."""
     from riskpulse.models.serving.network import pad_ids

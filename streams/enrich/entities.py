@@ -43,7 +43,8 @@ import yaml
 from riskpulse.core import RiskPulseError
 from riskpulse.core.resources import deploy_file
 from riskpulse.core.settings import Settings
-from riskpulse.streams.enrich.org_names import NAME_HEADS, UnlistedNameFinder, slug
+from riskpulse.streams.enrich.misspellings import MisspeltNames
+from riskpulse.streams.enrich.org_names import CONNECTORS, LEGAL_FORMS, NAME_HEADS, UnlistedNameFinder, slug
 
 log = logging.getLogger("riskpulse.entities")
 
@@ -195,6 +196,7 @@ class Catalogue:
         self._not_bare: set[str] = set()
         self._home: dict[str, tuple[str, str]] = {}  # reference id → (name, country), to tell listings of one company
         self._listings: dict[str, set[str]] = {}  # lower-cased alias → the ids of one company's listings claiming it
+        self.product_names: set[str] = set()  # lower-cased watchlist products ("Apple Card"): brands, not the firm's names
 
     # --- building ---------------------------------------------------------------------------
     def add_entity(self, entity: Entity) -> None:
@@ -322,7 +324,9 @@ class Catalogue:
             self.add_entity(Entity(entity_id, str(entry.get("name") or known.name), str(entry.get("kind") or
                                    (known.kind if known else "company")), watched))
             names = [entry["name"]] if entry.get("name") and watched else []  # a watchlist name is an alias too
-            for alias in [*names, *(entry.get("aliases") or []), *(entry.get("products") or [])]:
+            products = entry.get("products") or []
+            self.product_names.update(str(p["text"] if isinstance(p, dict) else p).lower() for p in products)
+            for alias in [*names, *(entry.get("aliases") or []), *products]:
                 if isinstance(alias, dict):
                     self.add_alias(entity_id, str(alias["text"]), origin, alias.get("case"))
                 else:
@@ -379,6 +383,11 @@ class EntityExtractor:
         self._subjects = _headline_subjects(catalogue, self._shared_first_words)
         self._short_tickers = {e.id: e for e in catalogue.entities.values()
                                if e.kind != "ticker" and e.id.isalpha() and e.id.isupper() and 2 <= len(e.id) < 4}
+        watched = catalogue.watched_ids
+        self._misspelt = MisspeltNames(  # the watched firms' names; products are often common words ("Apple Card")
+            ((a.entity_id, a.text) for a in catalogue.aliases() if a.entity_id in watched and a.case in ("any", "title")
+             and a.text.lower() not in catalogue.product_names),
+            NAME_WORDS | NAME_HEADS | CONNECTORS | LEADING_WORDS | LEGAL_FORMS | _LEGAL_FORMS)
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for alias in catalogue.aliases():
             self._automaton.add_word(alias.text.lower(), alias)
@@ -425,6 +434,8 @@ class EntityExtractor:
                                                 or not _word_capitals_kept(alias.text, surface)):
                     continue
                 candidates.append((start, end, self.catalogue.entities[alias.entity_id]))
+        if self._misspelt:
+            candidates.extend((start, end, self.catalogue.entities[entity_id]) for start, end, entity_id in self._misspelt.find(text))
         subject = self._headline_subject(text)
         if subject is not None:
             candidates.append(subject)

@@ -179,7 +179,7 @@ def test_a_cashtag_vouches_for_its_company_s_short_names(extractor):
 
 
 def test_a_name_run_together_is_matched_as_written_or_in_capitals(extractor):
-    assert found(extractor, "unverified account BESTBUY/CBNA") == [("BBY", "BESTBUY")]
+    assert found(extractor, "unverified account BESTBUY/CBNA") == [("BBY", "BESTBUY"), ("C", "CBNA")]  # CBNA: the watchlist
     assert found(extractor, "thanks #WellsFargo and @CapitalOne") == [("WFC", "WellsFargo"), ("COF", "CapitalOne")]
     assert found(extractor, "go to bestbuy dot com") == []
 

@@ -435,7 +435,8 @@ class EntityExtractor:
                     continue
                 candidates.append((start, end, self.catalogue.entities[alias.entity_id]))
         if self._misspelt:
-            candidates.extend((start, end, self.catalogue.entities[entity_id]) for start, end, entity_id in self._misspelt.find(text))
+            candidates.extend((start, end, self.catalogue.entities[entity_id])
+                              for start, end, entity_id in self._misspelt.find(text, lowered))
         subject = self._headline_subject(text)
         if subject is not None:
             candidates.append(subject)

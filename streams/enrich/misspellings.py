@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import ahocorasick
+
 WORD = re.compile(r"[A-Za-z](?:[A-Za-z&-]|['’](?=[A-Za-z]))*")  # "Sachs'" is "Sachs": a possessive, no typo
 NAME_SHAPE = re.compile(r"^[a-z][a-z'’&-]*(?: [a-z][a-z'’&-]*)+$")  # plain words only: not "J.P. Morgan", "U.S. Bank"
 MIN_NAME_LENGTH = 9  # "Citi Bank" and longer: a typo of a short name is too often another word
@@ -35,29 +37,56 @@ class MisspeltNames:
                 if word not in generic_words:  # an exact, distinctive word is what sets off the check
                     self._by_word.setdefault(word, []).append((words, position, entity_id))
 
+        self._longest = max((len(" ".join(w)) for entries in self._by_word.values() for w, _, _ in entries), default=0)
+        self._triggers = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+        for word in self._by_word:
+            self._triggers.add_word(word, word)
+        if self._by_word:
+            self._triggers.make_automaton()
+
     def __bool__(self) -> bool:
         return bool(self._by_word)
 
-    def find(self, text: str) -> list[tuple[int, int, str]]:
-        """(start, end, entity id) of each mistyped watched name in ``text``."""
-        tokens = [(m.start(), m.end(), m.group().lower()) for m in WORD.finditer(text)]
+    def find(self, text: str, lowered: str | None = None) -> list[tuple[int, int, str]]:
+        """(start, end, entity id) of each mistyped watched name in ``text`` (``lowered``: its lower case, same
+        length). Only the words around a distinctive word of a watched name are read (one automaton pass)."""
+        lowered = lowered if lowered is not None else text.lower()
         found = []
-        for index, (_, _, word) in enumerate(tokens):
-            for words, position, entity_id in self._by_word.get(word, ()):
-                first = index - position
-                if first < 0 or first + len(words) > len(tokens):
-                    continue
-                span = tokens[first : first + len(words)]
-                if any(text[a[1] : b[0]] != " " for a, b in zip(span, span[1:])):
-                    continue  # the words of one name, one space apart
-                typos = [i for i, (expected, (_, _, seen)) in enumerate(zip(words, span)) if seen != expected]
-                if len(typos) != 1:
-                    continue
-                expected = words[typos[0]]
-                if typos[0] == len(words) - 1 and expected in self._generic:
-                    continue  # a generic last word: "Wells Fargo back" is no "Wells Fargo Bank"
-                if len(expected) >= MIN_TYPO_WORD and one_edit_apart(span[typos[0]][2], expected):
-                    found.append((span[0][0], span[-1][1], entity_id))
+        for last, word in self._triggers.iter(lowered):
+            start = last - len(word) + 1
+            if (start and lowered[start - 1].isalnum()) or (last + 1 < len(lowered) and lowered[last + 1].isalnum()):
+                continue  # inside a longer word
+            low, high = max(0, start - self._longest - 1), min(len(text), last + self._longest + 2)
+            while low and text[low - 1].isalnum():  # whole words only at the window's edges
+                low -= 1
+            while high < len(text) and text[high].isalnum():
+                high += 1
+            tokens = [(m.start(), m.end(), m.group().lower()) for m in WORD.finditer(text, low, high)]
+            index = next((i for i, token in enumerate(tokens) if token[0] == start), None)
+            if index is None or tokens[index][2] != word:
+                continue
+            found.extend(self._around(text, tokens, index))
+        return found
+
+    def _around(self, text: str, tokens: list[tuple[int, int, str]], index: int) -> list[tuple[int, int, str]]:
+        """The watched names whose distinctive word is ``tokens[index]``, with one other word mistyped."""
+        found = []
+        word = tokens[index][2]
+        for words, position, entity_id in self._by_word.get(word, ()):
+            first = index - position
+            if first < 0 or first + len(words) > len(tokens):
+                continue
+            span = tokens[first : first + len(words)]
+            if any(text[a[1] : b[0]] != " " for a, b in zip(span, span[1:])):
+                continue  # the words of one name, one space apart
+            typos = [i for i, (expected, (_, _, seen)) in enumerate(zip(words, span)) if seen != expected]
+            if len(typos) != 1:
+                continue
+            expected = words[typos[0]]
+            if typos[0] == len(words) - 1 and expected in self._generic:
+                continue  # a generic last word: "Wells Fargo back" is no "Wells Fargo Bank"
+            if len(expected) >= MIN_TYPO_WORD and one_edit_apart(span[typos[0]][2], expected):
+                found.append((span[0][0], span[-1][1], entity_id))
         return found
 
 

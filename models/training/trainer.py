@@ -35,7 +35,7 @@ from riskpulse.models.training.data import (
 from riskpulse.models.training import distil
 from riskpulse.models.training.calibration import calibrate_heads
 from riskpulse.models.training.evaluation import majority_baseline, report, write_report
-from riskpulse.models.serving.inference import Engine, pick_device
+from riskpulse.models.serving.inference import Engine, pad_multiple, pick_device
 from riskpulse.models.serving.precision import choose_precision, cpu_model
 from riskpulse.models.serving.network import (
     DeviceArrays, build_model, bundled_base_model, load_model, pad_ids, preprocess, save_model, to_device,
@@ -225,6 +225,7 @@ def train(
     steps_per_epoch = -(-len(rows) // batch_size)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup * steps_per_epoch * epochs), steps_per_epoch * epochs)
     rng = random.Random(args.seed)
+    multiple = pad_multiple(device)  # a GPU's first pass of each new width is slow: fewer widths, shorter first epoch
     engine = Engine(model, tokenizer, labels, "training", device, args.max_length, precision=precision, cast_weights=False)
 
     best_score, best_state, best_reports, best_epoch, best_logits, history = -1.0, None, {}, 0, {}, []
@@ -235,7 +236,7 @@ def train(
         running = torch.zeros((), device=device)  # summed on the device: no host sync per step
         for step, batch in enumerate(progress, 1):
             batch = np.asarray(batch)
-            width = int(lengths[batch].max())
+            width = min(-(-int(lengths[batch].max()) // multiple) * multiple, all_ids.shape[1])
             t_host, s_host = topic_np[batch], sentiment_np[batch]
             index = to_device(batch, device)  # the step's one host-to-device copy
             ids, mask = arrays.take("ids", index, width), arrays.take("mask", index, width)

@@ -1,7 +1,8 @@
 """The scoring agent: raw topic → batches → classify → store → emit → ack.
 
 Offsets are acked only after :func:`riskpulse.streams.worker.batching.process_batch` returned (the
-batch is durable in the store) and the scored/dead-letter records were delivered.
+batch is durable in the store) and the scored/dead-letter records were delivered, and committed
+right after (faust's own commit every second would lose them on a rebalance, see ``commit_acked``).
 The batch is gathered with ``noack_take`` (plain ``take``/``take_events`` ack in a
 ``finally``, i.e. even when processing raised); faust commits only the contiguous
 run of acked offsets. A failing store or broker is retried in place with backoff (the
@@ -135,6 +136,12 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
             await publisher.publish(settings.topic_dead_letter, dead, delivered.setdefault(settings.topic_dead_letter, set()))
         return len(scored) + len(dead)
 
+    async def commit_acked() -> None:
+        """Commit the acked offsets now, not at faust's next commit tick: on a rebalance faust drops a revoked
+        partition's acked offsets before its own commit, so the last batch acked before the rebalance went to
+        the partition's next owner again (found as scored duplicates in the rolling-deploy fault test)."""
+        await app.consumer.commit()
+
     async def handle(stream, events: list, previous: asyncio.Future | None) -> bool:
         """Store, then (after the previous batch is acked) emit and ack one batch; False once stopping.
 
@@ -161,6 +168,7 @@ def register_scorer(app, settings: Settings, engine: Classifier, store: BatchWri
         acking = time.perf_counter()
         for event in events:
             await stream.ack(event)
+        await commit_acked()
         stages = result.seconds | {"emit": acking - emitting, "ack": time.perf_counter() - acking}
         observe_batch(events, result, stages, time.perf_counter() - taken, engine.version)
         log.info(

@@ -34,16 +34,18 @@ def preprocess(text: str) -> str:
     return _URL.sub("http", html.unescape(text))
 
 
+def padded_width(longest: int, multiple: int = 1, limit: int | None = None) -> int:
+    """A batch's width: its longest row rounded up to ``multiple`` (at most ``limit``, never below the longest)."""
+    width = -(-longest // multiple) * multiple
+    return width if limit is None else max(longest, min(width, limit))
+
+
 def pad_ids(encoded: list[list[int]], pad_id: int, multiple: int = 1, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Token id lists as one right-padded id array and its attention mask, built in two vectorised
     steps (no row-by-row filling); training pads its whole set once, serving one batch at a time.
-    The width is the longest row rounded up to ``multiple`` (at most ``limit``, never below the longest)."""
+    The width is :func:`padded_width` of the longest row."""
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    longest = int(lengths.max())
-    width = -(-longest // multiple) * multiple
-    if limit is not None:
-        width = max(longest, min(width, limit))
-    mask = np.arange(width) < lengths[:, None]
+    mask = np.arange(padded_width(int(lengths.max()), multiple, limit)) < lengths[:, None]
     ids = np.full(mask.shape, pad_id, dtype=np.int64)
     ids[mask] = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(lengths.sum()))
     return ids, mask.astype(np.int64)

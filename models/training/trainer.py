@@ -38,7 +38,7 @@ from riskpulse.models.training.evaluation import majority_baseline, report, writ
 from riskpulse.models.serving.inference import Engine, pad_multiple, pick_device
 from riskpulse.models.serving.precision import choose_precision, cpu_model
 from riskpulse.models.serving.network import (
-    DeviceArrays, build_model, bundled_base_model, load_model, pad_ids, preprocess, save_model, to_device,
+    DeviceArrays, build_model, bundled_base_model, load_model, pad_ids, padded_width, preprocess, save_model, to_device,
 )
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core.settings import Settings
@@ -236,7 +236,7 @@ def train(
         running = torch.zeros((), device=device)  # summed on the device: no host sync per step
         for step, batch in enumerate(progress, 1):
             batch = np.asarray(batch)
-            width = min(-(-int(lengths[batch].max()) // multiple) * multiple, all_ids.shape[1])
+            width = padded_width(int(lengths[batch].max()), multiple, all_ids.shape[1])
             t_host, s_host = topic_np[batch], sentiment_np[batch]
             index = to_device(batch, device)  # the step's one host-to-device copy
             ids, mask = arrays.take("ids", index, width), arrays.take("mask", index, width)

@@ -36,7 +36,6 @@ class MisspeltNames:
             for position, word in enumerate(words):
                 if word not in generic_words:  # an exact, distinctive word is what sets off the check
                     self._by_word.setdefault(word, []).append((words, position, entity_id))
-
         self._longest = max((len(" ".join(w)) for entries in self._by_word.values() for w, _, _ in entries), default=0)
         self._triggers = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for word in self._by_word:

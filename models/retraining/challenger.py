@@ -29,6 +29,8 @@ class EvalFigures:
     f1: dict[str, float]
     heldout_acc: float
     heldout_by_task: dict[str, float]
+    gold: dict[str, list[str]]  # per task, the evaluation labels in a fixed order (the same for every model)
+    predicted: dict[str, list[str]]  # per task, this model's labels for those rows: the paired noise needs them
 
 
 def evaluate_on(engine, eval_rows: dict[str, list], held: Sequence[ResolvedLabel]) -> EvalFigures:
@@ -40,20 +42,21 @@ def evaluate_on(engine, eval_rows: dict[str, list], held: Sequence[ResolvedLabel
     for start in range(0, len(texts), 512):
         chunk = texts[start : start + 512]
         predicted.update(zip(chunk, engine.classify(chunk)))
-    f1 = {}
+    f1, golds, predictions = {}, {}, {}
     for task in TASKS:
         gold = [(ex.text, ex.label) for ex in eval_rows.get(task, [])] + [(r.text, r.label) for r in held if r.task == task]
         if gold:
             y_true = [g for _, g in gold]
             y_pred = [getattr(predicted[t], task) for t, _ in gold]
             f1[task] = float(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0))
+            golds[task], predictions[task] = y_true, y_pred
     by_task = {}
     for task in TASKS:
         mine = [r for r in held if r.task == task]
         if mine:
             by_task[task] = sum(getattr(predicted[r.text], task) == r.label for r in mine) / len(mine)
     hits = sum(getattr(predicted[r.text], r.task) == r.label for r in held)
-    return EvalFigures(f1, hits / len(held) if held else NAN, by_task)
+    return EvalFigures(f1, hits / len(held) if held else NAN, by_task, golds, predictions)
 
 
 def evaluation_rows(settings: Settings) -> dict[str, list]:

@@ -12,7 +12,10 @@ Pure rules, no I/O, so they read in one place and test in milliseconds:
   held-back messages are removed from the training data whatever their source, so a
   duplicate under another id cannot leak them.
 * **Promotion.** The challenger replaces the champion only if it is not worse on either
-  task's macro-F1 by more than the tolerance and strictly better on at least one.
+  task's macro-F1 by more than the tolerance and strictly better on at least one. On a small
+  evaluation set one changed prediction moves macro-F1 by more than a fixed tolerance, so the
+  tolerance per task is at least ``noise_z`` times the paired bootstrap standard error of the
+  difference (:func:`paired_f1_noise`): a drop counts as worse when it is beyond that noise.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
+
+import numpy as np
 
 from riskpulse.streams.store.labels import TASKS, AnalystLabel
 
@@ -122,16 +127,47 @@ class Decision:
     reason: str
 
 
-def decide(champion: Mapping[str, float], challenger: Mapping[str, float], tolerance: float) -> Decision:
-    """The promotion rule, on each task's macro-F1 over the same evaluation set."""
+def macro_f1(gold: np.ndarray, predicted: np.ndarray, n_labels: int) -> float:
+    """Macro-F1 over the classes present in `gold` (label indices), 0 for a class never predicted right:
+    sklearn's ``f1_score(average="macro", labels=sorted(set(gold)), zero_division=0)``, in three bincounts."""
+    gold_n = np.bincount(gold, minlength=n_labels)
+    denominator = gold_n + np.bincount(predicted, minlength=n_labels)
+    f1 = 2 * np.bincount(gold[gold == predicted], minlength=n_labels) / np.maximum(denominator, 1)
+    return float(f1[gold_n > 0].mean())
+
+
+def paired_f1_noise(gold: Sequence[str], champion: Sequence[str], challenger: Sequence[str],
+                    draws: int = 200, seed: int = 0) -> float:
+    """Standard deviation of macro-F1(challenger) − macro-F1(champion) over bootstrap resamples of the
+    evaluation rows: how much the difference moves with which rows happen to be in the set. Both are
+    scored on the same resampled rows, so the rows they agree on cancel out (0 for identical predictions)."""
+    if not gold:
+        return 0.0
+    labels = {label: i for i, label in enumerate(sorted(set(gold) | set(champion) | set(challenger)))}
+    g, a, b = (np.array([labels[x] for x in xs]) for xs in (gold, champion, challenger))
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(draws):
+        rows = rng.integers(0, len(g), len(g))
+        deltas.append(macro_f1(g[rows], b[rows], len(labels)) - macro_f1(g[rows], a[rows], len(labels)))
+    return float(np.std(deltas))
+
+
+def decide(champion: Mapping[str, float], challenger: Mapping[str, float], tolerance: float,
+           noise: Mapping[str, float] | None = None, noise_z: float = 1.0) -> Decision:
+    """The promotion rule, on each task's macro-F1 over the same evaluation set. With `noise` (each task's
+    :func:`paired_f1_noise`) a drop is worse only beyond ``max(tolerance, noise_z * noise)``."""
     missing = [t for t in TASKS if t not in champion or t not in challenger]
     if missing:
         return Decision(False, f"no macro-F1 for {', '.join(missing)}: cannot compare, champion stays")
     deltas = {t: challenger[t] - champion[t] for t in TASKS}
-    shown = ", ".join(f"{t} {champion[t]:.4f}->{challenger[t]:.4f} ({deltas[t]:+.4f})" for t in TASKS)
-    worse = [t for t in TASKS if deltas[t] < -tolerance]
+    allowed = {t: max(tolerance, noise_z * (noise or {}).get(t, 0.0)) for t in TASKS}
+    shown = ", ".join(f"{t} {champion[t]:.4f}->{challenger[t]:.4f} ({deltas[t]:+.4f}, allowed -{allowed[t]:.4f})"
+                      for t in TASKS)
+    worse = [t for t in TASKS if deltas[t] < -allowed[t]]
     if worse:
-        return Decision(False, f"challenger worse on {', '.join(worse)} by more than {tolerance}: {shown}")
+        return Decision(False, f"challenger worse on {', '.join(worse)} by more than the tolerance "
+                               f"({tolerance}, or {noise_z:g} x the evaluation set's noise where larger): {shown}")
     if not any(deltas[t] > 0 for t in TASKS):
         return Decision(False, f"challenger better on neither task: {shown}")
     return Decision(True, f"challenger better on {', '.join(t for t in TASKS if deltas[t] > 0)}: {shown}")

@@ -28,7 +28,7 @@ from riskpulse.core import RiskPulseError
 from riskpulse.core.clock import from_epoch
 from riskpulse.core.settings import Settings
 from riskpulse.models.retraining.challenger import NAN, RowCounter, evaluate_on, evaluation_rows, load_engine, rows_hook, train_challenger
-from riskpulse.models.retraining.policy import decide, drop_unknown, resolve, split_held_back
+from riskpulse.models.retraining.policy import decide, drop_unknown, paired_f1_noise, resolve, split_held_back
 from riskpulse.models.serving.registry import Registry
 from riskpulse.streams.store import audit
 from riskpulse.streams.store.backends import StoreError
@@ -179,7 +179,9 @@ class Retrainer:
         record.challenger_sentiment_f1 = chall.f1.get("sentiment", NAN)
         record.champion_heldout_acc, record.challenger_heldout_acc = champ.heldout_acc, chall.heldout_acc
         record.details["heldout_acc_by_task"] = {"champion": champ.heldout_by_task, "challenger": chall.heldout_by_task}
-        decision = decide(champ.f1, chall.f1, s.promote_tolerance)
+        noise = {t: paired_f1_noise(champ.gold[t], champ.predicted[t], chall.predicted[t]) for t in champ.gold if t in chall.predicted}
+        record.details["f1_noise"] = {t: round(v, 4) for t, v in noise.items()}
+        decision = decide(champ.f1, chall.f1, s.promote_tolerance, noise, s.promote_noise_z)
         record.reason = decision.reason
         if decision.promote:
             if registry.current() != champion:

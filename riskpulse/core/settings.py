@@ -209,6 +209,10 @@ class Settings(BaseSettings):
     retrain_cron: str = Field("0 3 * * *", description="When the scheduler retrains (crontab syntax).")
     retrain_min_labels: int = 50
     promote_tolerance: float = 0.005
+    promote_noise_z: float = Field(1.0, ge=0, description=(
+        "A challenger is worse on a task only when its macro-F1 drop exceeds promote_tolerance and this many paired "
+        "bootstrap standard errors of the difference on the evaluation set (0 = promote_tolerance alone). One, not "
+        "two: a drop of one standard error on the head that drives alerts is already reason enough to keep the champion."))
     retrain_interval_s: float = Field(0, ge=0, description="If > 0, retrain every N seconds instead of retrain_cron.")
     retrain_misfire_grace_s: int = Field(6 * 3600, ge=1, description="A slot missed while down still runs (once) within this.")
     retrain_holdout_share: float = Field(0.2, ge=0, lt=1, description="Share of analyst labels held back for evaluation.")

@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from riskpulse.models.training.data import Example
@@ -8,6 +9,8 @@ from riskpulse.models.retraining.policy import (
     drop_unknown,
     is_held_back,
     keep_base,
+    macro_f1,
+    paired_f1_noise,
     resolve,
     split_held_back,
 )
@@ -96,3 +99,48 @@ def test_promotion_rule(champ, chall, promote, why):
 
 def test_missing_figure_never_promotes():
     assert not decide({"topic": 0.5}, {"topic": 0.9, "sentiment": 0.9}, 0.005).promote
+
+
+def test_macro_f1_matches_sklearn_over_the_classes_in_gold():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        gold, predicted = rng.integers(0, 4, 60), rng.integers(0, 5, 60)  # class 4 is predicted, never gold
+        expected = f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0)
+        assert macro_f1(gold, predicted, 5) == pytest.approx(expected)
+
+
+def test_paired_noise_is_zero_for_identical_predictions_and_shrinks_with_more_rows():
+    rng = np.random.default_rng(5)
+    labels = np.array(["negative", "neutral", "positive"])
+
+    def case(n):
+        gold = labels[rng.integers(0, 3, n)]
+        champion = np.where(rng.random(n) < 0.8, gold, labels[rng.integers(0, 3, n)])
+        challenger = np.where(rng.random(n) < 0.1, labels[rng.integers(0, 3, n)], champion)  # ~10% of rows changed
+        return list(gold), list(champion), list(challenger)
+
+    gold, champion, _ = case(200)
+    assert paired_f1_noise(gold, champion, champion) == 0.0
+    small, large = paired_f1_noise(*case(200)), paired_f1_noise(*case(5000))
+    assert 0 < large < small / 3  # ~1/sqrt(n): 5,000 rows, 25x as many, about a fifth of the noise
+
+
+@pytest.mark.parametrize(
+    ("noise", "promote", "why"),
+    [
+        (None, False, "worse on sentiment"),  # a 0.006 drop is over the fixed 0.005
+        ({"topic": 0.01, "sentiment": 0.008}, True, "better on topic"),  # within one standard error, 0.008
+        ({"topic": 0.01, "sentiment": 0.003}, False, "worse on sentiment"),  # 0.003 < 0.005: the fixed tolerance holds
+    ],
+)
+def test_a_drop_within_the_evaluation_sets_noise_is_not_worse(noise, promote, why):
+    d = decide({"topic": 0.41, "sentiment": 0.609}, {"topic": 0.51, "sentiment": 0.603}, 0.005, noise)
+    assert d.promote is promote, d.reason
+    assert why in d.reason
+
+
+def test_a_drop_far_beyond_the_noise_is_still_worse():
+    d = decide({"topic": 0.60, "sentiment": 0.60}, {"topic": 0.45, "sentiment": 0.62}, 0.005, {"topic": 0.02, "sentiment": 0.02})
+    assert not d.promote and "worse on topic" in d.reason

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from riskpulse.models.serving.calibration import Temperatures
-from riskpulse.models.serving.network import MultiTaskClassifier, load_model, pad_ids, preprocess, to_device
+from riskpulse.models.serving.network import MultiTaskClassifier, load_model, pad_ids, to_device, token_ids
 from riskpulse.models.serving.precision import Precision, choose_precision
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core import RiskPulseError
@@ -159,10 +159,8 @@ class Engine:
 
     def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], int]:
         """Token ids per text in one (fast, Rust) tokenizer call, cut to max_length (keeping the closing
-        special token), and how many texts were cut. Only the ids come back: the attention masks and type
-        ids the tokenizer would also turn into Python lists cost a third of the call, under the GIL."""
-        encoded = self.tokenizer([preprocess(text) for text in texts], truncation=True, max_length=self.max_length + 1,
-                                 return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        special token), and how many texts were cut."""
+        encoded = token_ids(self.tokenizer, texts, self.max_length + 1)
         truncated = 0
         for i, ids in enumerate(encoded):
             if len(ids) > self.max_length:

@@ -38,7 +38,7 @@ from riskpulse.models.training.evaluation import majority_baseline, report, writ
 from riskpulse.models.serving.inference import Engine, pad_multiple, pick_device
 from riskpulse.models.serving.precision import choose_precision, cpu_model
 from riskpulse.models.serving.network import (
-    DeviceArrays, build_model, bundled_base_model, load_model, pad_ids, padded_width, preprocess, save_model, to_device,
+    DeviceArrays, build_model, bundled_base_model, load_model, pad_ids, padded_width, save_model, to_device, token_ids,
 )
 from riskpulse.models.serving.registry import Registry
 from riskpulse.core.settings import Settings
@@ -201,7 +201,7 @@ def train(
     model.to(device)
     batch_size = args.batch_size or default_train_batch_size(device)
     lr = scaled_lr(args.quick_lr if args.quick else args.lr, batch_size)
-    encoded = tokenizer([preprocess(r.text) for r in rows], truncation=True, max_length=args.max_length)["input_ids"]
+    encoded = token_ids(tokenizer, [r.text for r in rows], args.max_length)
     lengths = np.array([len(ids) for ids in encoded])
     all_ids, all_mask = pad_ids(encoded, tokenizer.pad_token_id or 0)  # padded once; batches slice it
     topic_np, sentiment_np = np.array(topic_targets), np.array(sentiment_targets)

@@ -35,7 +35,7 @@ def main() -> None:
     from riskpulse.core.settings import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=TrainArgs.epochs)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the trainer's for the device")
     parser.add_argument("--quick", action="store_true", help="subsampled one-epoch runs (a smoke check, not a verdict)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--home", type=Path, default=Path(".riskpulse/bench-shared-vs-separate"))

@@ -70,7 +70,7 @@ class TrainArgs:
     seed: int = 13
     holdout: float = 0.1  # share of train held out where a dataset has no validation file
     holdout_seed: int = 13  # that split's seed: fixed, so runs of any seed (and the teacher) are scored on the same rows
-    quick: bool = False  # demo/test mode: a subsample, one epoch at quick_lr; ~4 min on 2 cores in fp32
+    quick: bool = False  # demo/test mode: a subsample, one epoch at quick_lr; ~6 min on a 2-core AVX2-only CPU
     quick_fraction: float = 0.3  # share of each topic dataset's training rows in quick mode
     quick_sentiment_fraction: float = 1.0  # sentiment drives alerts: the demo model keeps every sentiment row
     quick_lr: float = 2e-4  # one short epoch needs a higher peak rate (sentiment validation macro-F1 0.80)

@@ -29,8 +29,10 @@ from torch import nn
 from riskpulse.core.settings import Settings
 from riskpulse.models.serving.network import build_model, bundled_base_model, pad_ids, token_ids
 from riskpulse.models.serving.precision import choose_precision, cpu_model
-from riskpulse.models.training.data import CUSTOMER_DATASETS, SENTIMENT_LABELS, TOPIC_LABELS, subsample, training_data
-from riskpulse.models.training.trainer import IGNORE, TrainArgs, _batches, make_optimizer, scaled_lr, set_dropout
+from riskpulse.models.training.data import SENTIMENT_LABELS, TOPIC_LABELS, training_data
+from riskpulse.models.training.trainer import (
+    IGNORE, REFERENCE_BATCH, TrainArgs, _batches, capped_rows, hard_targets, make_optimizer, scaled_lr, set_dropout,
+)
 
 DEFAULT_VARIANTS = ("before:batch=32,dropout=0.1,foreach=0", "foreach:batch=32,dropout=0.1,foreach=1",
                     "now:batch=32,dropout=0,foreach=1", "batch64:batch=64,dropout=0,foreach=1")
@@ -61,19 +63,18 @@ def main() -> None:
     device = torch.device("cpu")
     precision = choose_precision(device, settings.precision)
     data = training_data(settings.shared_data, args.holdout, args.holdout_seed)
-    rows = [r for r in data.train if r.source not in CUSTOMER_DATASETS] + subsample(
-        [r for r in data.train if r.source in CUSTOMER_DATASETS], args.customer_cap, args.seed)
+    rows = capped_rows(data.train, args)
     base, tokenizer = build_model(bundled_base_model(), len(TOPIC_LABELS), len(SENTIMENT_LABELS), args.forked_layers)
     base.encoder.embeddings.requires_grad_(False)
     encoded = token_ids(tokenizer, [r.text for r in rows], args.max_length)
     lengths = np.array([len(ids) for ids in encoded])
     ids_all, mask_all = (torch.from_numpy(a) for a in pad_ids(encoded, tokenizer.pad_token_id or 0))
-    topic_index = {label: i for i, label in enumerate(TOPIC_LABELS)}
-    sentiment_index = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
-    topic = torch.tensor([topic_index[r.label] if r.task == "topic" else IGNORE for r in rows])
-    sentiment = torch.tensor([sentiment_index[r.label] if r.task == "sentiment" else IGNORE for r in rows])
+    topic, sentiment = (torch.tensor(targets) for targets in hard_targets(rows))
 
     variants = [parse_variant(v) for v in (options.variant or DEFAULT_VARIANTS)]
+    # the same rows for every batch size: the first --rows of one epoch's order, bucketed again per size
+    order = _batches(lengths.tolist(), REFERENCE_BATCH, random.Random(args.seed))
+    subset = np.concatenate(order[: max(1, options.rows // REFERENCE_BATCH)])
     runs = {}
     for name, knobs in variants:
         model = copy.deepcopy(base).train()
@@ -83,14 +84,13 @@ def main() -> None:
         if not knobs["foreach"]:
             for group in optimizer.param_groups:
                 group["foreach"] = False
-        # the same rows for every batch size: one epoch's order, the first --rows rows of it
-        batches = _batches(lengths.tolist(), batch_size, random.Random(args.seed))
-        runs[name] = (model, optimizer, batches[: max(1, options.rows // batch_size)], bool(knobs["foreach"]), knobs)
+        batches = [subset[b] for b in _batches(lengths[subset].tolist(), batch_size, random.Random(args.seed))]
+        runs[name] = (model, optimizer, batches, bool(knobs["foreach"]), knobs)
 
     def steps(model, optimizer, batches, foreach) -> float:
         started = time.perf_counter()
         for batch in batches:
-            index = torch.as_tensor(batch)
+            index = torch.from_numpy(batch)
             width = int(lengths[batch].max())
             with precision.autocast():
                 t_logits, s_logits = model(ids_all[index, :width], mask_all[index, :width])
@@ -112,14 +112,15 @@ def main() -> None:
     first = variants[0][0]
     print(f"# {cpu_model()}, {torch.get_num_threads()} threads, {precision.describe()}; "
           f"{options.rounds} rounds, medians; ratio = time per row against {first!r}")
+    def seconds_per_row(name: str) -> float:
+        return statistics.median(seconds[name]) / sum(len(b) for b in runs[name][2])
+
     for name, (_, _, batches, _, knobs) in runs.items():
-        n_rows = sum(len(b) for b in batches)
-        per_row = statistics.median(seconds[name]) / n_rows
-        first_rows = sum(len(b) for b in runs[first][2])
-        ratio = per_row / (statistics.median(seconds[first]) / first_rows)
-        result = {"variant": name, **knobs, "rows": n_rows, "steps": len(batches),
+        per_row = seconds_per_row(name)
+        ratio = per_row / seconds_per_row(first)
+        result = {"variant": name, **knobs, "rows": sum(len(b) for b in batches), "steps": len(batches),
                   "mean_width": round(float(np.mean([lengths[b].max() for b in batches])), 1),
-                  "rows_per_s": round(1 / per_row, 1), "epoch_min": round(len(rows) / (1 / per_row) / 60, 1),
+                  "rows_per_s": round(1 / per_row, 1), "epoch_min": round(len(rows) * per_row / 60, 1),
                   "ratio": round(ratio, 3), "rounds_s": [round(s, 2) for s in seconds[name]],
                   "precision": precision.name, "cpu": cpu_model()}
         if options.json:

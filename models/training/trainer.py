@@ -128,6 +128,21 @@ def make_optimizer(model: nn.Module, args: TrainArgs, lr: float, batch_size: int
     )
 
 
+def capped_rows(rows: list[Example], args: TrainArgs) -> list[Example]:
+    """The rows a run trains on: every non-customer row, then at most `customer_cap` (seeded) per customer set."""
+    is_customer = [r.source in CUSTOMER_DATASETS for r in rows]
+    return [r for r, c in zip(rows, is_customer) if not c] + subsample(
+        [r for r, c in zip(rows, is_customer) if c], args.customer_cap, args.seed)
+
+
+def hard_targets(rows: list[Example]) -> tuple[list[int], list[int]]:
+    """Each row's topic and sentiment label index, IGNORE for the task it does not label."""
+    topic_index = {label: i for i, label in enumerate(TOPIC_LABELS)}
+    sentiment_index = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
+    return ([topic_index[r.label] if r.task == "topic" else IGNORE for r in rows],
+            [sentiment_index[r.label] if r.task == "sentiment" else IGNORE for r in rows])
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -190,9 +205,7 @@ def train(
         raise DataError(f"tasks {sorted(args.tasks)}: each must be one of {sorted(TASK_LABELS)}")
     rows = [r for r in data.train if r.task in args.tasks]
     validation = {name: v for name, v in data.validation.items() if v[0].task in args.tasks}
-    is_customer = [r.source in CUSTOMER_DATASETS for r in rows]
-    rows = [r for r, c in zip(rows, is_customer) if not c] + subsample(
-        [r for r, c in zip(rows, is_customer) if c], args.customer_cap, args.seed)
+    rows = capped_rows(rows, args)
     if args.quick:
         rows = (subsample([r for r in rows if r.task == "sentiment"], None, args.seed, args.quick_sentiment_fraction)
                 + subsample([r for r in rows if r.task != "sentiment"], None, args.seed, args.quick_fraction))
@@ -210,10 +223,7 @@ def train(
         log.info("distilling from %s (teacher %s): %s", args.soft_labels, soft.header["teacher"]["version"],
                  distil.coverage(soft_targets, rows))
     labels = {"topic": list(TOPIC_LABELS), "sentiment": list(SENTIMENT_LABELS)}
-    topic_index = {label: i for i, label in enumerate(TOPIC_LABELS)}
-    sentiment_index = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
-    topic_targets = [topic_index[r.label] if r.task == "topic" else IGNORE for r in rows]
-    sentiment_targets = [sentiment_index[r.label] if r.task == "sentiment" else IGNORE for r in rows]
+    topic_targets, sentiment_targets = hard_targets(rows)
 
     base = Path(args.base_model) if args.base_model else bundled_base_model()
     if args.init_from:

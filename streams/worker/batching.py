@@ -65,7 +65,7 @@ class StoryGrouper(Protocol):
 
     sketcher: Sketcher
 
-    def assign(self, messages: Iterable[tuple[str, float, str]], sketched: Sequence[Any] | None = None) -> list[str]: ...
+    def assign(self, messages: Iterable[tuple[str, float, str]], sketched: Any = None) -> list[str]: ...
 
 
 class BatchWriter(Protocol):
@@ -188,7 +188,7 @@ def tagged(scored: Sequence[ScoredMessage], found: Sequence[Sequence[Any]]) -> t
     return messages, rows
 
 
-def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper, sketched: Sequence[Any] | None = None) -> list[ScoredMessage]:
+def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper, sketched: Any = None) -> list[ScoredMessage]:
     """Each message with the id of its near-duplicate story, given in batch order (the first copy names it);
     ``sketched``: each message's sketch, made beforehand."""
     story_ids = grouper.assign(((m.id, m.ts.timestamp(), m.text) for m in scored), sketched)
@@ -231,8 +231,8 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
         scored, mentions = tagged(scored, [by_id[m.id] for m in scored])
     found = time.perf_counter()  # what finding entities added to the batch, beyond classifying it
     if sketching is not None:
-        by_id = dict(zip((msg.id for _, msg in valid), sketching.result(), strict=True))
-        scored = with_stories(scored, stories, [by_id[m.id] for m in scored])
+        at = {msg.id: i for i, (_, msg) in enumerate(valid)}
+        scored = with_stories(scored, stories, sketching.result().take([at[m.id] for m in scored]))
     grouped = time.perf_counter()
     if scored:
         store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])

@@ -33,8 +33,8 @@ def test_the_child_finds_and_sketches_what_the_worker_thread_would(enrich):
     assert enrich.entities.submit(TEXTS).result() == load_extractor(Settings()).extract_batch(TEXTS)
     mine = Sketcher().sketch(TEXTS)
     theirs = sketches.result()
-    assert [(k.size, k.anchors, k.names) for k in theirs] == [(k.size, k.anchors, k.names) for k in mine]
-    assert all(np.array_equal(a.signature, b.signature) for a, b in zip(theirs, mine))
+    assert (theirs.sizes, theirs.anchors, theirs.names) == (mine.sizes, mine.anchors, mine.names)
+    assert np.array_equal(theirs.signatures, mine.signatures) and len(theirs) == len(TEXTS)
     assert enrich.entities.submit([]).result() == []
 
 

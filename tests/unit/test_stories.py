@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import random
 
-import numpy as np
-
 from riskpulse.core.schema import ScoredMessage
 from riskpulse.streams.enrich.stories import StoryIndex, StoryParams, _band_rows, normalise
 from riskpulse.streams.store.messages import MESSAGES_TABLE
@@ -188,8 +186,7 @@ def test_candidates_are_the_entries_and_earlier_new_messages_sharing_a_band_and_
     index = StoryIndex()
     first, copy, other = HEADLINE, "RT @x: " + HEADLINE + " (updated)", OTHERS[3]
     index.assign([("first", 0.0, first)])
-    sketches = index.sketcher.sketch([copy, other, copy + " again"])
-    signatures = np.stack([k.signature for k in sketches])
+    signatures = index.sketcher.sketch([copy, other, copy + " again"]).signatures
     found = index._candidates(_band_rows(signatures, index.params.bands), signatures)
     assert [key for key, _ in found[0]] == [0]  # the stored headline (key 0)
     assert found[1] == []  # another story shares no band with it, or agrees too little

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import queue
 import signal
 import struct
 import subprocess
@@ -190,6 +191,20 @@ class EnrichProcess:
             child.wait()
 
 
+def _read_requests(requests: IO[bytes], waiting: queue.SimpleQueue) -> None:
+    """The child's reader thread: takes each request off the pipe as soon as it is written, so the worker never waits
+    on a full pipe for the child to finish the batch before (a batch's texts are ~1 MB; the pipe holds 64 KB): the
+    worker sends a batch's entities and sketches requests back to back, then classifies while they are worked on.
+    None when the worker has gone."""
+    try:
+        while True:
+            waiting.put(_receive(requests))
+    except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+        pass
+    finally:
+        waiting.put(None)
+
+
 def serve(watchlist: str, unlisted: bool, params: StoryParams, requests: IO[bytes], replies: IO[bytes]) -> None:
     """The child: build the extractor and sketcher, say so, then answer each request until the worker closes
     ``requests``. A request that fails is answered with its error's text, and the child goes on."""
@@ -197,11 +212,10 @@ def serve(watchlist: str, unlisted: bool, params: StoryParams, requests: IO[byte
     sketcher = Sketcher(params)
     work = {"entities": extractor.extract_batch, "sketches": sketcher.sketch}
     _send(replies, f"watchlist {watchlist}, {len(extractor.catalogue.entities)} entities")
-    while True:
-        try:
-            request, kind, texts = _receive(requests)
-        except EOFError:
-            return
+    waiting: queue.SimpleQueue[tuple[int, str, list[str]] | None] = queue.SimpleQueue()
+    threading.Thread(target=_read_requests, args=(requests, waiting), name="riskpulse-enrich-requests", daemon=True).start()
+    while (item := waiting.get()) is not None:
+        request, kind, texts = item
         try:
             answer = work[kind](texts)
         except Exception as exc:  # noqa: BLE001 - reported to the worker, which fails (and retries) that batch

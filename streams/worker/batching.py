@@ -216,24 +216,25 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     valid, pii = masked(valid, masker) if masker is not None else (valid, None)
     masking = time.perf_counter()
     texts = [msg.text for _, msg in valid]
-    finding = entities.submit(texts) if entities is not None and valid else None
-    found_at = time.perf_counter()  # an in-thread finder has found them already; a child process is finding them
+    # sketches first: a child process answers in order, so the worker groups stories while the child finds entities
     sketching = stories.sketcher.submit(texts) if stories is not None and valid else None
+    sketched_at = time.perf_counter()  # an in-thread sketcher has sketched them already; a child process is sketching them
+    finding = entities.submit(texts) if entities is not None and valid else None
     submitted = time.perf_counter()
     scored, unscorable = classify(valid, engine, pii)
     dead.extend(unscorable)
     if masker is not None and dead:
         dead = [mask_dead_letter(letter, masker) for letter in dead]
     classified = time.perf_counter()
+    at = {msg.id: i for i, (_, msg) in enumerate(valid)}
+    if sketching is not None:
+        scored = with_stories(scored, stories, sketching.result().take([at[m.id] for m in scored]))
+    grouped = time.perf_counter()  # what grouping stories added to the batch, beyond classifying it
     mentions: list[dict[str, Any]] = []
     if finding is not None:
-        by_id = dict(zip((msg.id for _, msg in valid), finding.result(), strict=True))
-        scored, mentions = tagged(scored, [by_id[m.id] for m in scored])
-    found = time.perf_counter()  # what finding entities added to the batch, beyond classifying it
-    if sketching is not None:
-        at = {msg.id: i for i, (_, msg) in enumerate(valid)}
-        scored = with_stories(scored, stories, sketching.result().take([at[m.id] for m in scored]))
-    grouped = time.perf_counter()
+        found = finding.result()
+        scored, mentions = tagged(scored, [found[at[m.id]] for m in scored])
+    tagged_at = time.perf_counter()
     if scored:
         store.write_batch(MESSAGES_TABLE, [message_row(m) for m in scored])
     if mentions:
@@ -241,6 +242,6 @@ def process_batch(records: Sequence[RawRecord], engine: Classifier, store: Batch
     if dead:
         store.write_batch(DEAD_LETTERS_TABLE, [dead_letter_row(d) for d in dead])
     seconds = {"parse": parsed - started, "mask": masking - parsed, "classify": classified - submitted,
-               "entities": (found_at - masking) + (found - classified),
-               "stories": (submitted - found_at) + (grouped - found), "insert": time.perf_counter() - grouped}
+               "stories": (sketched_at - masking) + (grouped - classified),
+               "entities": (submitted - sketched_at) + (tagged_at - grouped), "insert": time.perf_counter() - tagged_at}
     return BatchResult(scored=scored, dead=dead, seconds=seconds)

@@ -80,3 +80,16 @@ def test_big_answers_left_uncollected_neither_block_the_child_nor_pile_up(enrich
         enrich.sketcher.submit(texts)
     assert enrich.entities.submit(TEXTS[:1]).result()[0][0].entity_id == "JPM"
     assert len(enrich._answers) <= 2 * 8 + 2
+
+
+def test_a_request_sent_while_the_child_works_does_not_wait_for_the_work_before_it(enrich):
+    """A batch's texts fill the pipe many times over; the child takes each request off it as it comes, so the
+    worker sends the next one and goes on (it classifies meanwhile) instead of waiting for the child to finish."""
+    import time
+
+    texts = [f"Apple Inc. and JPMorgan Chase cut targets on Iowa First Bancshares Corp. ({i})" for i in range(6_000)]
+    slow = enrich.entities.submit(texts)  # ~0.3 s of work in the child on a fast CPU, 1 s on a slow one
+    enrich.sketcher.submit(texts)  # ~0.6 MB: returned only once the child had read it all
+    time.sleep(0.05)
+    assert slow._request not in enrich._answers  # so the child was still on the first request
+    assert len(slow.result()) == len(texts)

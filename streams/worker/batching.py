@@ -190,7 +190,7 @@ def tagged(scored: Sequence[ScoredMessage], found: Sequence[Sequence[Any]]) -> t
 
 def with_stories(scored: Sequence[ScoredMessage], grouper: StoryGrouper, sketched: Any = None) -> list[ScoredMessage]:
     """Each message with the id of its near-duplicate story, given in batch order (the first copy names it);
-    ``sketched``: each message's sketch, made beforehand."""
+    ``sketched``: the messages' sketches, made beforehand, in their order (``stories.Sketches``)."""
     story_ids = grouper.assign(((m.id, m.ts.timestamp(), m.text) for m in scored), sketched)
     return [m if s == m.story_id else m.model_copy(update={"story_id": s}) for m, s in zip(scored, story_ids, strict=True)]
 

@@ -1,7 +1,7 @@
 """End-to-end pipeline throughput and latency beside the bare classifier, in one run.
 
     python bench/pipeline.py [--messages 5000] [--registry DIR] [--model real|null] [--workers N]
-        [--variant NAME:SETTING=VALUE,... ...] [--rounds R] [--json]
+        [--variant NAME:SETTING=VALUE,... ...] [--rounds R] [--steady-rate MSGS_S] [--json]
 
 1. Bare classifier (real model only): ``Engine.classify`` over the texts in batches of
    ``batch_max_size``, once before each round with the broker and ClickHouse up and idle (the median is
@@ -13,7 +13,7 @@
    ClickHouse insert returned); latency = that record's broker timestamp − the send time.
    ``--model null`` gives the workers a constant classifier: what is left is the streaming layer
    (Kafka, faust, parsing, ClickHouse, emits, acks), its ceiling.
-3. Then a steady stream at half the bare classifier's rate (null: half the flood rate) for latency.
+3. Then a steady stream at half the bare classifier's rate (null: half the flood rate; or ``--steady-rate``) for latency.
 ``--variant`` compares worker configurations on the same stack, interleaved over ``--rounds`` runs
 each, so their ratios are measured under the same machine load (the median run of each is reported).
 Prints msgs/s (end to end, and after the first batch: a run of a few batches is mostly the first one's wait
@@ -195,6 +195,9 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:SETTING=VALUE,...",
                         help="worker settings to compare, side by side on one stack (repeat; default: one run as configured)")
     parser.add_argument("--rounds", type=int, default=1, help="runs per variant, interleaved (A B A B …); medians are reported")
+    parser.add_argument("--steady-rate", type=float, default=None,
+                        help="msgs/s of the latency run (default: half the bare classifier's rate; null model: half the flood's), "
+                             "to compare latency at one rate across runs whose flood rates differ")
     parser.add_argument("--json", action="store_true", help="one JSON object per configuration")
     args = parser.parse_args()
 
@@ -236,7 +239,7 @@ def main() -> None:
                     workdir = Path(tmp) / f"{name}-{round_}"
                     workdir.mkdir()
                     e2e, busy, flood, steady, rate, profile = pipeline(
-                        settings, messages, bare_before / 2 if bare_before else None, workdir,
+                        settings, messages, args.steady_rate or (bare_before / 2 if bare_before else None), workdir,
                         args.workers, ("--null-model",) if null else ())
                     runs[name].append({"settings": settings, "e2e": e2e, "busy": busy, "flood": flood, "steady": steady,
                                        "rate": rate, "profile": profile})
@@ -305,7 +308,8 @@ def main() -> None:
         print(f"{'latency p50/p99, flood':<34}{q(r['flood'], 50):>9.0f} / {q(r['flood'], 99):.0f} ms  "
               f"(queueing behind {args.messages} sent at once)")
         print(f"{'latency p50/p99, ' + format(r['rate'], '.0f') + ' msgs/s steady':<34}"
-              f"{q(r['steady'], 50):>9.0f} / {q(r['steady'], 99):.0f} ms  (half the {'bare classifier' if bare else 'flood'} rate)")
+              f"{q(r['steady'], 50):>9.0f} / {q(r['steady'], 99):.0f} ms  "
+              + ("(--steady-rate)" if args.steady_rate else f"(half the {'bare classifier' if bare else 'flood'} rate)"))
         total = sum(r["profile"].values()) or 1.0
         print("where the workers' batch time went (flood): " + ", ".join(
             f"{stage} {ms / 1000:.1f} s ({ms / total:.0%})" for stage, ms in r["profile"].items()))

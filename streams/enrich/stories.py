@@ -327,8 +327,8 @@ class StoryIndex:
             with self._lock:
                 fresh = [(mid, story or mid, ts, text) for mid, story, ts, text in batch if mid not in self._by_message]
                 entries, signatures = self.sketches(fresh)
-                for entry, signature in zip(entries, signatures):
-                    self._add(entry, signature, hash(signature.tobytes()), _band_keys(signature, self.params.bands))
+                for entry, signature, band_keys in zip(entries, signatures, _band_rows(signatures, self.params.bands)):
+                    self._add(entry, signature, hash(signature.tobytes()), band_keys)
                     self._forget_before(entry.ts)
                 count += len(fresh)
         return count
@@ -355,7 +355,7 @@ class StoryIndex:
                 else:
                     rows.extend(itertools.repeat(row, len(held)))
                     keys.extend(held)
-        for run in _shared_band_runs(np.array(band_rows, dtype=np.uint64).reshape(len(band_rows), self.params.bands)):
+        for run in _shared_band_runs(_band_array(signatures, self.params.bands)):
             for at, row in enumerate(run[1:], start=1):
                 rows.extend(itertools.repeat(row, at))
                 keys.extend(first_new + earlier for earlier in run[:at])
@@ -499,9 +499,14 @@ def _shared_band_runs(band_rows: np.ndarray) -> list[list[int]]:
     return runs
 
 
+def _band_array(signatures: np.ndarray, bands: int) -> np.ndarray:
+    """:func:`_band_keys` of each row of ``signatures``, as one (rows × bands) uint64 array."""
+    return np.ascontiguousarray(signatures[:, : 2 * bands]).view(np.uint64)
+
+
 def _band_rows(signatures: np.ndarray, bands: int) -> list[list[int]]:
     """:func:`_band_keys` of each row of ``signatures``, in one pass."""
-    return np.ascontiguousarray(signatures[:, : 2 * bands]).view(np.uint64).tolist()
+    return _band_array(signatures, bands).tolist()
 
 
 class _Bands:

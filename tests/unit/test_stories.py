@@ -200,7 +200,8 @@ def _sample_replay(copy_share: float, seed: int) -> list[tuple[str, float, str]]
     from importlib.resources import files
 
     lines = files("riskpulse.sample").joinpath("messages.jsonl").read_text(encoding="utf-8").splitlines()
-    originals = [(f"s{i}", json.loads(line)["source"], json.loads(line)["text"]) for i, line in enumerate(lines)]
+    rows = [json.loads(line) for line in lines]
+    originals = [(f"s{i}", row["source"], row["text"]) for i, row in enumerate(rows)]
     return [(m.id, m.ts, m.text) for m in replay(originals, copy_share=copy_share, seed=seed, rate=50.0, mean_delay_s=3)]
 
 

@@ -71,6 +71,40 @@ def pad_multiple(device: torch.device) -> int:
     return 8 if device.type == "cuda" else 1
 
 
+def default_pass_tokens(device: torch.device) -> float | None:
+    """What one forward pass costs beyond its rows, in padded tokens, when RISKPULSE_INFERENCE_PASS_TOKENS is unset;
+    None cuts fixed-size batches. On a CPU a pass costs a fixed ~10 ms plus ~0.23 ms per padded token (MiniLM, fp32,
+    2 Zen 3 cores: 1 row × 8 tokens 13.5 ms, 64 × 128 2.3 s), so ~40 tokens; the plan is as good for 20 to 80
+    (``bench/batch_plan.py``). A GPU's pass costs about the same whatever its padding until it is full, and each new
+    row count is a new shape to warm up, so there the batches stay ``batch_size`` rows."""
+    return None if device.type == "cuda" else 40.0
+
+
+def plan_batches(lengths: Sequence[int], max_rows: int, pass_tokens: float | None) -> list[int]:
+    """Where to cut rows sorted by token length into batches: the end of each batch, ascending.
+
+    A batch is padded to its longest (last) row, so a fixed ``max_rows`` cut of a short call pads every tweet to
+    the longest complaint beside it: a CPU scored a 35-message call at half its 4,096-message rate. With
+    ``pass_tokens`` the cuts minimise the call's cost, one pass at ``pass_tokens`` plus each batch's rows × width,
+    by dynamic programming over the sorted rows (at most ``max_rows`` a batch); without, every ``max_rows`` rows.
+    """
+    count = len(lengths)
+    if pass_tokens is None or count <= 1:
+        return list(range(max_rows, count, max_rows)) + [count] if count else []
+    width = np.asarray(lengths, dtype=np.float64)
+    cost = np.zeros(count + 1)  # cost[j]: the cheapest plan for the first j rows
+    start = np.zeros(count + 1, dtype=np.int64)  # where the last batch of that plan starts
+    for end in range(1, count + 1):
+        starts = np.arange(max(0, end - max_rows), end)
+        options = cost[starts] + pass_tokens + (end - starts) * width[end - 1]
+        best = int(options.argmin())
+        cost[end], start[end] = options[best], starts[best]
+    ends = [count]
+    while (first := int(start[ends[-1]])) > 0:
+        ends.append(first)
+    return ends[::-1]
+
+
 class _Pending:
     """One batch whose forward pass is queued: its rows, and its results on their way to the host."""
 
@@ -96,19 +130,21 @@ class Engine:
         self, model: MultiTaskClassifier, tokenizer, labels: dict[str, list[str]], version: str,
         device: torch.device, max_length: int = 128, batch_size: int | None = None,
         precision: Precision | None = None, cast_weights: bool = True, temperatures: Temperatures | None = None,
-        tokenize_chunk: int | None = None,
+        tokenize_chunk: int | None = None, pass_tokens: float | None = None,
     ) -> None:
         """`precision` defaults to the device's rule. With `cast_weights` (serving) a reduced-precision
         GPU model is cast to that dtype outright; without it (validating a model in training, whose
         weights must stay fp32) the forward pass runs under autocast. `temperatures` (default 1, the raw
         softmax) calibrate the probabilities; they never change a label. `tokenize_chunk` texts are
         tokenized (and length-sorted) at a time, the next chunk while the device runs this one; default
-        8 batches on a GPU, everything at once on a CPU."""
+        8 batches on a GPU, everything at once on a CPU. `pass_tokens` (default per device, :func:`default_pass_tokens`)
+        cuts the sorted texts into batches by cost (:func:`plan_batches`); 0 keeps fixed `batch_size`-row batches."""
         self.version = version
         self.device = device
         self.max_length = max_length
         self.batch_size = batch_size or default_batch_size(device)
         self.pad_multiple = pad_multiple(device)
+        self.pass_tokens = default_pass_tokens(device) if pass_tokens is None else (pass_tokens or None)
         self.tokenize_chunk = tokenize_chunk or (8 * self.batch_size if device.type == "cuda" else None)
         self.tokenizer = tokenizer
         self.topics = labels["topic"]
@@ -132,7 +168,8 @@ class Engine:
         model, tokenizer, labels = load_model(path)
         device = pick_device(settings.device)
         engine = cls(model, tokenizer, labels, version, device, settings.max_length, settings.inference_batch_size,
-                     choose_precision(device, settings.precision), temperatures=Temperatures.load(path))
+                     choose_precision(device, settings.precision), temperatures=Temperatures.load(path),
+                     pass_tokens=settings.inference_pass_tokens)
         warmed = engine.warm_up() if device.type == "cuda" else None
         log.info("loaded model version %s from %s on %s (max_length=%s, batch %d, temperatures topic %.3f sentiment %.3f%s)",
                  version, path, engine.precision.describe(), settings.max_length, engine.batch_size,
@@ -211,8 +248,9 @@ class Engine:
                 # Exact token lengths for sorting: sorting by characters (or words) padded 35% more tokens
                 # on real traffic, and costs far more compute than the one tokenizer call it would save.
                 order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-                for start in range(0, len(order), self.batch_size):
-                    rows = order[start : start + self.batch_size]
+                ends = plan_batches([len(encoded[i]) for i in order], self.batch_size, self.pass_tokens)
+                for start, end in zip([0, *ends], ends):
+                    rows = order[start:end]
                     ids, mask = pad_ids([encoded[i] for i in rows], self.pad_id, self.pad_multiple, self.max_length)  # overlaps the GPU's previous batch
                     queued = _Pending([offset + i for i in rows], self._launch(ids, mask, pack))
                     if pending is not None:

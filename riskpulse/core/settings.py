@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     inference_batch_size: int | None = Field(
         None, ge=1, description="Texts per forward pass; default per device: 64 on CPU, 512 on CUDA "
         "(a GPU needs large batches to be busy, a CPU gains nothing past ~64).")
+    inference_pass_tokens: float | None = Field(
+        None, ge=0, description="What one forward pass costs beyond its rows, in padded tokens (RISKPULSE_INFERENCE_PASS_TOKENS): "
+        "the engine cuts length-sorted texts into the batches that cost least, so a short call does not pad every tweet "
+        "to the longest complaint beside it. Default per device: 40 on CPU, none (fixed inference_batch_size rows) on CUDA; "
+        "0 = fixed rows everywhere.")
     precision: PrecisionName = Field(
         "auto", description="Numeric precision of training and inference (RISKPULSE_PRECISION). auto: bf16 autocast "
         "on CPUs with native bf16 (AVX512-BF16/AMX), fp32 on other CPUs, bf16 on CUDA GPUs that support it, else fp16.")

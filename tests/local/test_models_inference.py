@@ -121,6 +121,19 @@ def test_small_batches_give_the_scores_of_one_big_batch(engine: Engine) -> None:
         assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=1e-4)
 
 
+def test_cost_planned_batches_give_the_scores_of_fixed_batches(engine: Engine) -> None:
+    """Cutting by cost (the CPU default) moves texts between forward passes, never changes what they score."""
+    labels = {"topic": engine.topics, "sentiment": engine.sentiments}
+    fixed, planned = (Engine(engine.model, engine.tokenizer, labels, engine.version, engine.device, engine.max_length,
+                             batch_size=4, precision=engine.precision, temperatures=engine.temperatures, pass_tokens=tokens)
+                      for tokens in (0, 1e-6))
+    assert fixed.pass_tokens is None and planned.pass_tokens == 1e-6  # 0 turns the plan off; ~0 cuts at every new width
+    texts = TEXTS + ["the bank charged me twice for the same payment " * 40, "fees again"]
+    for a, b in zip(planned.classify(texts), fixed.classify(texts), strict=True):
+        assert (a.topic, a.sentiment) == (b.topic, b.sentiment)
+        assert a.sentiment_prob == pytest.approx(b.sentiment_prob, abs=2e-3)  # other widths: bf16 on CPUs that compute it natively
+
+
 def test_chunked_tokenization_gives_the_scores_of_one_call(engine: Engine) -> None:
     """Tokenizing ahead in chunks (the GPU path, forced here on the CPU with chunks of 2 texts, the
     last one short and cut) scores every text as one call does, in input order, and counts the cut."""

@@ -43,6 +43,7 @@ from tests.fixtures.stack import free_ports  # noqa: E402
 from tests.integration.pipeline_support import Worker, good_messages, run_settings, wait_drained  # noqa: E402
 
 STAGE = re.compile(r"(parse|mask|classify|entities|stories|insert|emit|ack) ([0-9.]+) ms")
+BATCH = re.compile(r"(\d+) scored, (\d+) dead letters")
 
 
 def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
@@ -59,7 +60,8 @@ def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
 
 def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, workers: int, worker_args: tuple[str, ...]
              ) -> tuple[float, list[float], list[float], float, dict[str, float]]:
-    """(flood msgs/s, flood latencies, steady latencies, steady rate, ms per stage summed over the flood) through
+    """(flood msgs/s, msgs/s after the first batch, flood latencies, steady latencies, steady rate, ms per stage summed over
+    the flood, the flood's batch sizes) through
     ``workers`` warmed-up workers; the steady rate is ``rate``, or half the flood rate when None."""
     from riskpulse.streams.ingest.producers import kafka_producer
     from riskpulse.streams.store.backends import open_store
@@ -90,11 +92,13 @@ def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, wo
         first, sent, stored = _run(settings, producer, started, messages, rate=None)
         throughput = len(stored) / (max(stored.values()) - first)
         busy = after_first_batch(list(stored.values()))
-        profile = stage_ms([w.text()[n:] for w, n in zip(started, logged)])
+        flood_logs = [w.text()[n:] for w, n in zip(started, logged)]
+        profile = stage_ms(flood_logs)
         rate = rate or throughput / 2
         paced = [m.model_copy(update={"id": "paced-" + m.id}) for m in messages[: max(200, int(rate * 10))]]
         _, sent2, stored2 = _run(settings, producer, started, paced, rate=rate)
-        return throughput, busy, [stored[i] - sent[i] for i in sent], [stored2[i] - sent2[i] for i in sent2], rate, profile
+        return (throughput, busy, [stored[i] - sent[i] for i in sent], [stored2[i] - sent2[i] for i in sent2], rate, profile,
+                batch_sizes(flood_logs))
     finally:
         producer.close()
         for worker in started:
@@ -121,6 +125,11 @@ def stage_ms(logs: list[str]) -> dict[str, float]:
         for stage, ms in STAGE.findall(text):
             totals[stage] = totals.get(stage, 0.0) + float(ms)
     return totals
+
+
+def batch_sizes(logs: list[str]) -> list[int]:
+    """Records per batch (scored and dead letters), from the workers' batch lines."""
+    return [int(scored) + int(dead) for text in logs for scored, dead in BATCH.findall(text)]
 
 
 def _run(settings: Settings, producer, workers: list[Worker], messages, rate: float | None):
@@ -238,11 +247,11 @@ def main() -> None:
                         | overrides)
                     workdir = Path(tmp) / f"{name}-{round_}"
                     workdir.mkdir()
-                    e2e, busy, flood, steady, rate, profile = pipeline(
+                    e2e, busy, flood, steady, rate, profile, sizes = pipeline(
                         settings, messages, args.steady_rate or (bare_before / 2 if bare_before else None), workdir,
                         args.workers, ("--null-model",) if null else ())
                     runs[name].append({"settings": settings, "e2e": e2e, "busy": busy, "flood": flood, "steady": steady,
-                                       "rate": rate, "profile": profile})
+                                       "rate": rate, "profile": profile, "sizes": sizes})
                     print(f"(round {round_ + 1}, {name}: {e2e:.0f} msgs/s)", file=sys.stderr)
         finally:
             stack.down()
@@ -265,6 +274,11 @@ def main() -> None:
         """Each round's rate over the bare classifier's run just before that round."""
         return [round(r["e2e"] / b, 3) for r, b in zip(runs[name], bare_beside)] if bare else None
 
+    def classify_rate(r: dict) -> float | None:
+        """The flood's messages over the seconds its batches spent classifying: the engine's rate inside the worker."""
+        seconds = r["profile"].get("classify", 0.0) / 1000
+        return round(sum(r["sizes"]) / seconds, 1) if seconds else None
+
     first = summary(variants[0][0])
     if args.json:
         for name, overrides in variants:
@@ -282,7 +296,8 @@ def main() -> None:
                               "bare_stack_down_msgs_per_s": [round(bare_before, 1), round(bare_after, 1)] if bare else None,
                               "ratio_to_bare": round(r["e2e"] / bare, 3) if bare else None,
                               "ratios_to_bare_by_round": per_round(name),
-                              "stage_ms": {k: round(v) for k, v in r["profile"].items()}, "cpus": os.cpu_count(),
+                              "stage_ms": {k: round(v) for k, v in r["profile"].items()}, "flood_batch_sizes": r["sizes"],
+                              "classify_msgs_per_s": classify_rate(r), "cpus": os.cpu_count(),
                               "load_before": round(load_before, 2), "load_after": round(load_during, 2)}))
         return
     print(f"\nmessages: {args.messages}, model {args.model}, {args.workers} worker(s), {args.rounds} round(s) per variant")
@@ -310,6 +325,10 @@ def main() -> None:
         print(f"{'latency p50/p99, ' + format(r['rate'], '.0f') + ' msgs/s steady':<34}"
               f"{q(r['steady'], 50):>9.0f} / {q(r['steady'], 99):.0f} ms  "
               + ("(--steady-rate)" if args.steady_rate else f"(half the {'bare classifier' if bare else 'flood'} rate)"))
+        if r["sizes"]:
+            sizes = sorted(r["sizes"])
+            print(f"{'flood batches':<34}{len(sizes):>8}   sizes {sizes[0]} / {statistics.median(sizes):.0f} / {sizes[-1]} "
+                  f"(min / median / max)" + (f"; classify inside the worker {classify_rate(r):.0f} msgs/s" if classify_rate(r) else ""))
         total = sum(r["profile"].values()) or 1.0
         print("where the workers' batch time went (flood): " + ", ".join(
             f"{stage} {ms / 1000:.1f} s ({ms / total:.0%})" for stage, ms in r["profile"].items()))

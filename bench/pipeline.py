@@ -25,6 +25,7 @@ where the workers' batch time went (parse, classify, insert, emit, ack, from the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -208,6 +209,8 @@ def main() -> None:
                         help="msgs/s of the latency run (default: half the bare classifier's rate; null model: half the flood's), "
                              "to compare latency at one rate across runs whose flood rates differ")
     parser.add_argument("--json", action="store_true", help="one JSON object per configuration")
+    parser.add_argument("--keep", type=Path, help="run in this new folder and keep it: the stack's data and each run's "
+                        "worker log (<variant>-<round>/worker-N.log), for reading batch by batch")
     args = parser.parse_args()
 
     from riskpulse.streams.ops.stack import Stack
@@ -217,7 +220,9 @@ def main() -> None:
     null = args.model == "null"
     variants = [parse_variant(v) for v in args.variant] or [("as configured", {})]
     runs: dict[str, list[dict]] = {name: [] for name, _ in variants}
-    with tempfile.TemporaryDirectory(prefix="riskpulse-bench-") as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True)
+    with (contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="riskpulse-bench-")) as tmp:
         kafka, controller, native, http = free_ports(4)
         stack_settings = base.model_copy(update={
             "home": Path(tmp), "store": "server", "kafka_port": kafka, "kafka_controller_port": controller,

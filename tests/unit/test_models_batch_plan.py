@@ -56,3 +56,13 @@ def test_a_costly_pass_fills_batches_and_a_free_one_cuts_at_every_new_width() ->
     lengths = [10, 10, 11, 12, 12, 30]
     assert plan_batches(lengths, 64, 1e6) == [6]
     assert plan_batches(lengths, 64, 1e-6) == [2, 3, 5, 6]
+
+
+def test_a_gpu_keeps_fixed_rows_and_a_cpu_plans_by_default() -> None:
+    """A GPU warms up fixed shapes at load and pays little for padding; a CPU pays for every padded token."""
+    import torch
+
+    from riskpulse.models.serving.inference import default_pass_tokens
+
+    assert default_pass_tokens(torch.device("cuda")) is None
+    assert default_pass_tokens(torch.device("cpu")) == 40.0

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
         True, description="Find entities and sketch stories in a child process of the worker, on another core while the "
         "batch is classified, instead of in the worker's batch thread, where they took turns with the event loop for the "
         "GIL (RISKPULSE_ENRICH_PROCESS).")
+    prompt_delivery: bool = Field(
+        True, description="Hand each fetched record to its stream without faust's four-task race when its queue has room "
+        "(streams/worker/delivery.py; ~70 µs a record less on the event loop). false = faust's own delivery, a kill switch "
+        "should a faust upgrade change what the race guards (RISKPULSE_PROMPT_DELIVERY).")
     producer_max_batch_bytes: int = Field(
         262144, ge=16384, le=1_000_000, description="Largest Kafka record batch the worker's producer sends "
         "(RISKPULSE_PRODUCER_MAX_BATCH_BYTES): a 256-record batch of ~1 KB scored records fits a few of these, not "

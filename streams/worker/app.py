@@ -20,6 +20,7 @@ import faust
 
 from riskpulse.streams.worker.agents import Scorer, register_scorer
 from riskpulse.streams.worker.batching import BatchWriter, Classifier, EntityFinder, StoryGrouper
+from riskpulse.streams.worker.delivery import prompt_consumer
 from riskpulse.core import RiskPulseError
 from riskpulse.core.settings import Settings
 from riskpulse.streams.kafka_auth import faust_credentials
@@ -47,7 +48,8 @@ def check_writable(path: Path) -> None:
 
 def create_app(settings: Settings) -> faust.App:
     """A faust app configured for at-least-once processing with manual acks, with ``/metrics`` on its web port;
-    its consumer, producer and admin clients log in with the settings' Kafka credentials."""
+    its consumer, producer and admin clients log in with the settings' Kafka credentials, and with ``prompt_delivery`` its
+    consumer hands records to the streams without making tasks for each (:mod:`riskpulse.streams.worker.delivery`)."""
     app = faust.App(
         settings.consumer_group,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -69,6 +71,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.raw_partitions,
         topic_replication_factor=settings.topic_replication_factor,  # for topics faust creates itself
     )
+    if settings.prompt_delivery:
+        app.transport.Consumer = prompt_consumer(app.transport.Consumer)
     add_metrics_page(app, settings.consumer_group)
     return app
 

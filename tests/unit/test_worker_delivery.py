@@ -47,41 +47,40 @@ def tasks_made(monkeypatch) -> list[object]:
 def test_a_put_with_room_wins_the_race_and_only_mode_makes_tasks_for_it(service, tasks_made) -> None:
     async def run():
         svc, queue, flow, done = service(), asyncio.Queue(maxsize=10), asyncio.Event(), []
-        results = [await svc.wait_first(deliver(queue, n, done), flow.wait()) for n in range(3)]
-        return results, [queue.get_nowait() for _ in range(queue.qsize())], done
+        waits = [flow.wait() for _ in range(3)]
+        results = [await svc.wait_first(deliver(queue, n, done), wait) for n, wait in enumerate(waits)]
+        await asyncio.sleep(0)  # mode's cancelled losers finish
+        return results, [queue.get_nowait() for _ in range(queue.qsize())], done, {inspect.getcoroutinestate(w) for w in waits}
 
-    results, queued, done = asyncio.run(run())
+    results, queued, done, waits = asyncio.run(run())
+    assert waits == {inspect.CORO_CLOSED}  # the losing flow waits are closed, not left to warn that they were never awaited
     assert queued == [0, 1, 2] and done == ["put 0 ended", "put 1 ended", "put 2 ended"]
     assert [r.results for r in results] == [[0], [1], [2]] and not any(r.stopped for r in results)
     assert len(tasks_made) == (0 if service is Prompt else 12)  # mode: the put, the flow wait, stopped, crashed
 
 
+async def race_on_a_full_queue(service, then):
+    """Deliver record 7 while the stream's queue is full; 50 ms in, ``then(queue, flow)`` happens. Returns the race's
+    result, what the queue holds after it, how the put ended, and the puts still waiting."""
+    svc, queue, flow, done = service(), asyncio.Queue(maxsize=1), asyncio.Event(), []
+    queue.put_nowait("earlier")
+    asyncio.get_running_loop().call_later(0.05, then, queue, flow)
+    result = await svc.wait_first(deliver(queue, 7, done), flow.wait())
+    await asyncio.sleep(0)  # a cancelled put runs its cleanup
+    return result, [queue.get_nowait() for _ in range(queue.qsize())], done, len(queue._putters)
+
+
 @pytest.mark.parametrize("service", [Plain, Prompt])
 def test_a_put_that_waits_finishes_when_the_stream_takes_a_record(service) -> None:
-    async def run():
-        svc, queue, flow, done = service(), asyncio.Queue(maxsize=1), asyncio.Event(), []
-        queue.put_nowait("earlier")
-        asyncio.get_running_loop().call_later(0.05, queue.get_nowait)
-        result = await svc.wait_first(deliver(queue, 7, done), flow.wait())
-        return result, queue.get_nowait(), done
-
-    result, queued, done = asyncio.run(run())
-    assert queued == 7 and done == ["put 7 ended"] and not result.stopped
+    result, queued, done, waiting = asyncio.run(race_on_a_full_queue(service, lambda queue, flow: queue.get_nowait()))
+    assert queued == [7] and done == ["put 7 ended"] and waiting == 0 and not result.stopped
 
 
 @pytest.mark.parametrize("service", [Plain, Prompt])
 def test_a_flow_suspended_while_the_put_waits_cancels_the_put(service) -> None:
     """A rebalance suspends the flow: the waiting put is abandoned, cleans up, and the record is not queued."""
-    async def run():
-        svc, queue, flow, done = service(), asyncio.Queue(maxsize=1), asyncio.Event(), []
-        queue.put_nowait("earlier")
-        asyncio.get_running_loop().call_later(0.05, flow.set)
-        await svc.wait_first(deliver(queue, 7, done), flow.wait())
-        await asyncio.sleep(0)  # the cancelled put runs its cleanup
-        return [queue.get_nowait() for _ in range(queue.qsize())], done, len(queue._putters)
-
-    queued, done, putters = asyncio.run(run())
-    assert queued == ["earlier"] and done == ["put 7 ended"] and putters == 0
+    _, queued, done, waiting = asyncio.run(race_on_a_full_queue(service, lambda queue, flow: flow.set()))
+    assert queued == ["earlier"] and done == ["put 7 ended"] and waiting == 0
 
 
 @pytest.mark.parametrize("service", [Plain, Prompt])

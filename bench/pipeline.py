@@ -60,7 +60,7 @@ def bare_classifier(settings: Settings, texts: list[str], engine=None) -> float:
 
 
 def pipeline(settings: Settings, messages, rate: float | None, workdir: Path, workers: int, worker_args: tuple[str, ...]
-             ) -> tuple[float, list[float], list[float], float, dict[str, float]]:
+             ) -> tuple[float, float | None, list[float], list[float], float, dict[str, float], list[int]]:
     """(flood msgs/s, msgs/s after the first batch, flood latencies, steady latencies, steady rate, ms per stage summed over
     the flood, the flood's batch sizes) through
     ``workers`` warmed-up workers; the steady rate is ``rate``, or half the flood rate when None."""
@@ -331,9 +331,9 @@ def main() -> None:
               f"{q(r['steady'], 50):>9.0f} / {q(r['steady'], 99):.0f} ms  "
               + ("(--steady-rate)" if args.steady_rate else f"(half the {'bare classifier' if bare else 'flood'} rate)"))
         if r["sizes"]:
-            sizes = sorted(r["sizes"])
+            sizes, inside = sorted(r["sizes"]), classify_rate(r)
             print(f"{'flood batches':<34}{len(sizes):>8}   sizes {sizes[0]} / {statistics.median(sizes):.0f} / {sizes[-1]} "
-                  f"(min / median / max)" + (f"; classify inside the worker {classify_rate(r):.0f} msgs/s" if classify_rate(r) else ""))
+                  f"(min / median / max)" + (f"; classify inside the worker {inside:.0f} msgs/s" if inside else ""))
         total = sum(r["profile"].values()) or 1.0
         print("where the workers' batch time went (flood): " + ", ".join(
             f"{stage} {ms / 1000:.1f} s ({ms / total:.0%})" for stage, ms in r["profile"].items()))

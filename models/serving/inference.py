@@ -74,8 +74,8 @@ def pad_multiple(device: torch.device) -> int:
 def default_pass_tokens(device: torch.device) -> float | None:
     """What one forward pass costs beyond its rows, in padded tokens, when RISKPULSE_INFERENCE_PASS_TOKENS is unset;
     None cuts fixed-size batches. On a CPU a pass costs a fixed ~10 ms plus ~0.23 ms per padded token (MiniLM, fp32,
-    2 Zen 3 cores: 1 row × 8 tokens 13.5 ms, 64 × 128 2.3 s), so ~40 tokens; the plan is as good for 20 to 80
-    (``bench/batch_plan.py``). A GPU's pass costs about the same whatever its padding until it is full, and each new
+    2 Zen 3 cores: 1 row × 8 tokens 13.5 ms, 64 × 128 2.3 s), so ~40 tokens; a simulation of that cost on real texts
+    planned as well with 20 to 80 (``bench/batch_plan.py --pass-tokens`` measures a value on a machine). A GPU's pass costs about the same whatever its padding until it is full, and each new
     row count is a new shape to warm up, so there the batches stay ``batch_size`` rows."""
     return None if device.type == "cuda" else 40.0
 
@@ -90,7 +90,7 @@ def plan_batches(lengths: Sequence[int], max_rows: int, pass_tokens: float | Non
     """
     count = len(lengths)
     if pass_tokens is None or count <= 1:
-        return list(range(max_rows, count, max_rows)) + [count] if count else []
+        return (list(range(max_rows, count, max_rows)) + [count]) if count else []
     width = np.asarray(lengths, dtype=np.float64)
     cost = np.zeros(count + 1)  # cost[j]: the cheapest plan for the first j rows
     start = np.zeros(count + 1, dtype=np.int64)  # where the last batch of that plan starts
@@ -247,8 +247,9 @@ class Engine:
                 truncated += cut
                 # Exact token lengths for sorting: sorting by characters (or words) padded 35% more tokens
                 # on real traffic, and costs far more compute than the one tokenizer call it would save.
-                order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-                ends = plan_batches([len(encoded[i]) for i in order], self.batch_size, self.pass_tokens)
+                lengths = [len(ids) for ids in encoded]
+                order = sorted(range(len(encoded)), key=lengths.__getitem__)
+                ends = plan_batches([lengths[i] for i in order], self.batch_size, self.pass_tokens)
                 for start, end in zip([0, *ends], ends):
                     rows = order[start:end]
                     ids, mask = pad_ids([encoded[i] for i in rows], self.pad_id, self.pad_multiple, self.max_length)  # overlaps the GPU's previous batch
